@@ -1,0 +1,242 @@
+//! The request path every function shares: verified caller → tenant session → handler →
+//! JSON or problem+json, with the security headers on every response.
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use aws_config::{BehaviorVersion, SdkConfig};
+use fieldvault_core::authz::PolicyEngine;
+use fieldvault_core::caller::{Caller, CallerError};
+use fieldvault_core::ids::SystemIds;
+use fieldvault_core::problem::{parse_json, ApiError, PROBLEM_CONTENT_TYPE, SECURITY_HEADERS};
+use fieldvault_core::request::{Ctx, RequestMeta};
+use fieldvault_core::template::Template;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::dynamo::DynamoStore;
+use crate::guard::{LocalNames, PolicyGuard};
+use crate::session::{SessionFactory, TenantSession};
+use crate::settings::Settings;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Everything a container builds once.
+pub struct App {
+    pub sessions: SessionFactory,
+    pub policy: PolicyEngine,
+    pub ids: SystemIds,
+    /// Sign-ins this container has already recorded (the store dedupes across containers).
+    signed_in: Mutex<HashSet<String>>,
+}
+
+impl App {
+    pub async fn from_env() -> Result<App, BoxError> {
+        let settings = Settings::from_env()?;
+        let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        App::new(base, settings)
+    }
+
+    pub fn new(base: SdkConfig, settings: Settings) -> Result<App, BoxError> {
+        let guard = if settings.local {
+            let names = LocalNames {
+                region: settings.region.clone(),
+                stack_name: std::env::var("FV_STACK_NAME").unwrap_or_else(|_| "fieldvault-local".into()),
+                kms_key_id: std::env::var("FV_KMS_KEY_ID").unwrap_or_default(),
+            };
+            Some(Arc::new(PolicyGuard::from_template(&Template::embedded()?, &names)?))
+        } else {
+            None
+        };
+        Ok(App {
+            sessions: SessionFactory::new(base, settings, guard),
+            policy: PolicyEngine::load()?,
+            ids: SystemIds,
+            signed_in: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Authenticate the request and open the caller's tenant session.
+    pub async fn begin(&self, req: &Request) -> Result<Exchange, ApiError> {
+        let claims = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims),
+            _ => None,
+        };
+        let claims = claims.ok_or_else(|| ApiError::Unauthenticated("no verified token".into()))?;
+        let caller = Caller::from_claims(claims).map_err(|e| match e {
+            CallerError::NoSingleTenant | CallerError::NoSingleRole => ApiError::Forbidden,
+            other => ApiError::Unauthenticated(other.to_string()),
+        })?;
+        let session = self.sessions.for_caller(&caller).await.map_err(|e| {
+            tracing::error!(error = %e, "tenant session");
+            ApiError::Unavailable(e.to_string())
+        })?;
+        let exchange = Exchange { meta: request_meta(req), caller, session };
+        if let Some(id) = &exchange.caller.sign_in_id {
+            let seen = self.signed_in.lock().map(|s| s.contains(id)).unwrap_or(false);
+            if !seen {
+                self.ctx(&exchange).record_sign_in().await?;
+                if let Ok(mut s) = self.signed_in.lock() {
+                    s.insert(id.clone());
+                }
+            }
+        }
+        Ok(exchange)
+    }
+
+    pub fn ctx<'a>(&'a self, ex: &'a Exchange) -> Ctx<'a, DynamoStore> {
+        Ctx {
+            store: ex.session.store(),
+            caller: &ex.caller,
+            meta: &ex.meta,
+            policy: &self.policy,
+            ids: &self.ids,
+            cursors: &self.sessions.settings().cursor_key,
+        }
+    }
+}
+
+/// One authenticated request.
+pub struct Exchange {
+    pub caller: Caller,
+    pub meta: RequestMeta,
+    pub session: Arc<TenantSession>,
+}
+
+fn request_meta(req: &Request) -> RequestMeta {
+    let (request_id, source_ip, user_agent) = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => (
+            ctx.request_id.clone(),
+            ctx.http.source_ip.clone(),
+            ctx.http.user_agent.clone(),
+        ),
+        _ => (None, None, None),
+    };
+    RequestMeta {
+        request_id: request_id.unwrap_or_else(|| ulid::Ulid::new().to_string()),
+        source_ip: source_ip.unwrap_or_default(),
+        user_agent: user_agent.unwrap_or_default().chars().take(512).collect(),
+        received_at: OffsetDateTime::now_utc(),
+    }
+}
+
+/// A successful answer.
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn ok<T: serde::Serialize>(body: &T) -> Result<Reply, ApiError> {
+        Reply::with_status(200, body)
+    }
+    pub fn created<T: serde::Serialize>(body: &T) -> Result<Reply, ApiError> {
+        Reply::with_status(201, body)
+    }
+    fn with_status<T: serde::Serialize>(status: u16, body: &T) -> Result<Reply, ApiError> {
+        let body = serde_json::to_value(body).map_err(|_| ApiError::Internal)?;
+        Ok(Reply { status, body })
+    }
+}
+
+/// The strict JSON body of a request.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    parse_json(content_type, req.body().as_ref())
+}
+
+pub fn path_param(req: &Request, name: &str) -> Option<String> {
+    req.path_parameters_ref().and_then(|p| p.first(name)).map(str::to_owned)
+}
+
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
+}
+
+/// Page size from `?limit=` (1..=100, default 25).
+pub fn page_limit(req: &Request) -> Result<u32, ApiError> {
+    match query_param(req, "limit") {
+        None => Ok(25),
+        Some(raw) => raw
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| ApiError::invalid_field("limit", "must be a number from 1 to 100")),
+    }
+}
+
+/// Turn a handler's result into the HTTP response: JSON or problem+json, headers always.
+pub fn respond(req: &Request, result: Result<Reply, ApiError>) -> Response<Body> {
+    let (status, content_type, body) = match result {
+        Ok(reply) => (reply.status, "application/json", reply.body.to_string()),
+        Err(e) => {
+            if e.status().is_server_error() {
+                tracing::error!(error = %e, "request failed");
+            } else {
+                tracing::info!(error = %e, "request refused");
+            }
+            let problem = e.problem(Some(req.uri().path()));
+            (problem.status, PROBLEM_CONTENT_TYPE, serde_json::to_string(&problem).unwrap_or_default())
+        }
+    };
+    with_headers(status, content_type, body)
+}
+
+/// A response with the security headers.
+pub fn with_headers(status: u16, content_type: &str, body: String) -> Response<Body> {
+    let mut builder = Response::builder().status(status).header(http::header::CONTENT_TYPE, content_type);
+    for (name, value) in SECURITY_HEADERS {
+        builder = builder.header(*name, *value);
+    }
+    builder.body(Body::Text(body)).unwrap_or_else(|_| {
+        // Only reachable with an invalid header literal above: still answer, never panic.
+        let mut r = Response::new(Body::Empty);
+        *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        r
+    })
+}
+
+/// Set up JSON logs once per process.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(false).without_time().try_init();
+}
+
+/// The Lambda entry point: tracing, clients once, then `handler` for every event.
+pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'static App, Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    init_tracing();
+    let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    lambda_http::run(lambda_http::service_fn(move |req: Request| {
+        let fut = handler(app, req);
+        async move { Ok::<_, lambda_http::Error>(fut.await) }
+    }))
+    .await
+}
+
+/// Defines a function's `handle`: authenticate, open the tenant session, run `$logic`
+/// (an `async fn(&Ctx<'_, DynamoStore>, &Request) -> Result<Reply, ApiError>`), respond.
+#[macro_export]
+macro_rules! handler {
+    ($logic:path) => {
+        /// The Lambda handler (also served by the local gateway).
+        pub async fn handle(
+            app: &$crate::App,
+            req: ::lambda_http::Request,
+        ) -> ::lambda_http::Response<::lambda_http::Body> {
+            let result = async {
+                let exchange = app.begin(&req).await?;
+                $logic(&app.ctx(&exchange), &req).await
+            }
+            .await;
+            $crate::app::respond(&req, result)
+        }
+    };
+}

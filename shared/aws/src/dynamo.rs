@@ -1,0 +1,238 @@
+//! The DynamoDB adapter behind `TenantStore`: items are JSON objects in the core, attribute
+//! values here. Every write goes out as one TransactWriteItems together with its audit record.
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use fieldvault_core::audit::{self, AuditRecord};
+use fieldvault_core::ids::TenantId;
+use fieldvault_core::keys::{self, Key};
+use fieldvault_core::store::{Condition, Item, ListQuery, Page, PageKey, StoreError, TenantStore, Write};
+use serde_json::{Map, Number, Value};
+
+/// A tenant-bound store over one session's DynamoDB client.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    tenant: TenantId,
+    data_table: String,
+    audit_table: String,
+}
+
+pub fn to_attr(v: &Value) -> AttributeValue {
+    match v {
+        Value::Null => AttributeValue::Null(true),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(n) => AttributeValue::N(n.to_string()),
+        Value::String(s) => AttributeValue::S(s.clone()),
+        Value::Array(a) => AttributeValue::L(a.iter().map(to_attr).collect()),
+        Value::Object(m) => AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect()),
+    }
+}
+
+pub fn from_attr(a: &AttributeValue) -> Value {
+    match a {
+        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::N(n) => n
+            .parse::<i64>()
+            .map(Value::from)
+            .or_else(|_| n.parse::<u64>().map(Value::from))
+            .ok()
+            .or_else(|| n.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number))
+            .unwrap_or(Value::Null),
+        AttributeValue::Bool(b) => Value::Bool(*b),
+        AttributeValue::L(l) => Value::Array(l.iter().map(from_attr).collect()),
+        AttributeValue::M(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), from_attr(v))).collect()),
+        AttributeValue::Ss(s) => Value::Array(s.iter().cloned().map(Value::String).collect()),
+        _ => Value::Null,
+    }
+}
+
+const KEY_ATTRS: [&str; 4] = [keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK];
+
+fn item_from_attrs(attrs: &HashMap<String, AttributeValue>) -> Item {
+    attrs
+        .iter()
+        .filter(|(k, _)| !KEY_ATTRS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), from_attr(v)))
+        .collect::<Map<String, Value>>()
+}
+
+fn page_key(attrs: Option<&HashMap<String, AttributeValue>>) -> Option<PageKey> {
+    let attrs = attrs?;
+    let out: BTreeMap<String, String> = attrs
+        .iter()
+        .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
+        .collect();
+    (!out.is_empty()).then_some(out)
+}
+
+fn key_attrs(key: &Key) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (keys::PK.to_owned(), AttributeValue::S(key.pk.clone())),
+        (keys::SK.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+/// Map an SDK error to what the core understands.
+fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(e: SdkError<E>) -> StoreError {
+    match e.code() {
+        Some("AccessDeniedException") => StoreError::AccessDenied(e.message().unwrap_or_default().to_owned()),
+        Some("ConditionalCheckFailedException") => StoreError::ConditionFailed { index: 0 },
+        _ => StoreError::Unavailable(format!("{}", DisplayErrorContext(e))),
+    }
+}
+
+impl DynamoStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, tenant: TenantId, data_table: String, audit_table: String) -> Self {
+        Self { client, tenant, data_table, audit_table }
+    }
+
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.client
+    }
+
+    fn put_item(&self, table: &str, key: &Key, index: Option<&keys::IndexKey>, item: &Item, condition: &Condition) -> Result<Put, StoreError> {
+        let mut attrs: HashMap<String, AttributeValue> = item.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect();
+        attrs.extend(key_attrs(key));
+        if let Some(ix) = index {
+            attrs.insert(keys::GSI1_PK.into(), AttributeValue::S(ix.pk.clone()));
+            attrs.insert(keys::GSI1_SK.into(), AttributeValue::S(ix.sk.clone()));
+        }
+        attrs.insert(keys::TENANT_ATTR.into(), AttributeValue::S(self.tenant.to_string()));
+        let mut put = Put::builder().table_name(table).set_item(Some(attrs));
+        put = match condition {
+            Condition::None => put,
+            Condition::NotExists => put.condition_expression("attribute_not_exists(pk)"),
+            Condition::VersionIs(v) => put
+                .condition_expression("#version = :version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":version", AttributeValue::N(v.to_string())),
+        };
+        put.build().map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    fn audit_put(&self, record: &AuditRecord) -> Result<Put, StoreError> {
+        let key = keys::audit(&self.tenant, &record.id);
+        self.put_item(&self.audit_table, &key, None, &audit::to_object(record), &Condition::NotExists)
+    }
+}
+
+impl TenantStore for DynamoStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.data_table)
+            .set_key(Some(key_attrs(key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(out.item.as_ref().map(item_from_attrs))
+    }
+
+    async fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
+        let pk_attr = if q.index { keys::GSI1_PK } else { keys::PK };
+        let start = q
+            .start
+            .as_ref()
+            .map(|k| k.iter().map(|(n, v)| (n.clone(), AttributeValue::S(v.clone()))).collect::<HashMap<_, _>>());
+        let out = self
+            .client
+            .query()
+            .table_name(&self.data_table)
+            .set_index_name(q.index.then(|| keys::GSI1.to_owned()))
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_values(":pk", AttributeValue::S(q.partition.clone()))
+            .limit(q.limit as i32)
+            .scan_index_forward(!q.newest_first)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(Page {
+            items: out.items().iter().map(item_from_attrs).collect(),
+            next: page_key(out.last_evaluated_key.as_ref()),
+        })
+    }
+
+    async fn commit(&self, writes: Vec<Write>, record: &AuditRecord) -> Result<(), StoreError> {
+        let mut items = Vec::with_capacity(writes.len() + 1);
+        for w in &writes {
+            let item = match w {
+                Write::Put { key, index, item, condition } => TransactWriteItem::builder()
+                    .put(self.put_item(&self.data_table, key, index.as_ref(), item, condition)?)
+                    .build(),
+                Write::Delete { key, condition } => {
+                    let mut d = Delete::builder().table_name(&self.data_table).set_key(Some(key_attrs(key)));
+                    d = match condition {
+                        Condition::None => d,
+                        Condition::NotExists => d.condition_expression("attribute_not_exists(pk)"),
+                        Condition::VersionIs(v) => d
+                            .condition_expression("#version = :version")
+                            .expression_attribute_names("#version", "version")
+                            .expression_attribute_values(":version", AttributeValue::N(v.to_string())),
+                    };
+                    TransactWriteItem::builder()
+                        .delete(d.build().map_err(|e| StoreError::Unavailable(e.to_string()))?)
+                        .build()
+                }
+            };
+            items.push(item);
+        }
+        // The audit record rides last in the same transaction: no change without its record.
+        items.push(TransactWriteItem::builder().put(self.audit_put(record)?).build());
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                if let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(t)) = e.as_service_error() {
+                    let failed = t
+                        .cancellation_reasons()
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed"));
+                    if let Some(index) = failed {
+                        return Err(StoreError::ConditionFailed { index });
+                    }
+                }
+                Err(store_error(e))
+            }
+        }
+    }
+
+    async fn append_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
+        let put = self.audit_put(record)?;
+        self.client
+            .put_item()
+            .table_name(put.table_name())
+            .set_item(Some(put.item().clone()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn audit_page(&self, limit: u32, start: Option<PageKey>) -> Result<Page, StoreError> {
+        let start = start.map(|k| k.into_iter().map(|(n, v)| (n, AttributeValue::S(v))).collect::<HashMap<_, _>>());
+        let out = self
+            .client
+            .query()
+            .table_name(&self.audit_table)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", keys::PK)
+            .expression_attribute_values(":pk", AttributeValue::S(keys::audit_partition(&self.tenant)))
+            .limit(limit as i32)
+            .scan_index_forward(false)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(Page {
+            items: out.items().iter().map(item_from_attrs).collect(),
+            next: page_key(out.last_evaluated_key.as_ref()),
+        })
+    }
+}

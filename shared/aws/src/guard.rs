@@ -1,0 +1,232 @@
+//! The local policy guard. DynamoDB Local and moto do not evaluate IAM, so in local mode a
+//! tenant session's SDK clients send every request through this HTTP client, which
+//! evaluates the tenant role's policy from `template.yaml` (with the session's tags) exactly
+//! as IAM would, and answers `AccessDeniedException` itself when IAM would refuse.
+//! It sits at the HTTP layer, below every SDK call, so handler code cannot go around it.
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnector, HttpConnectorFuture, HttpConnectorSettings, SharedHttpClient,
+    SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use fieldvault_core::iam::{
+    dynamodb_requests, kms_requests, s3_requests, AuthzRequest, Decision, PolicyDocument,
+    ResourceNames,
+};
+use fieldvault_core::template::{Bindings, Template, TemplateError};
+use serde_json::Value;
+
+/// The account moto reports; local ARNs use it so policy resources and requests agree.
+pub const LOCAL_ACCOUNT: &str = "123456789012";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    DynamoDb,
+    Kms,
+    S3,
+}
+
+/// The tenant role's policy, resolved for the local stack, plus what is needed to read
+/// requests (table key schemas, ARN parts).
+#[derive(Debug)]
+pub struct PolicyGuard {
+    policy: PolicyDocument,
+    names: ResourceNames,
+    /// (table name, index name) → partition key attribute.
+    partition_keys: HashMap<(String, Option<String>), String>,
+}
+
+/// Names the local stack gave the template's resources.
+#[derive(Debug, Clone)]
+pub struct LocalNames {
+    pub region: String,
+    pub stack_name: String,
+    pub kms_key_id: String,
+}
+
+impl LocalNames {
+    /// Bindings for resolving the template against the local stack.
+    pub fn bindings(&self, template: &Template) -> Bindings {
+        let mut b = Bindings::default();
+        let (region, account) = (self.region.clone(), LOCAL_ACCOUNT.to_owned());
+        b.refs.insert("AWS::Region".into(), region.clone());
+        b.refs.insert("AWS::AccountId".into(), account.clone());
+        b.refs.insert("AWS::Partition".into(), "aws".into());
+        b.refs.insert("AWS::StackName".into(), self.stack_name.clone());
+        for (id, _) in template.resources_of_type("AWS::DynamoDB::Table") {
+            let name = table_name(template, id, &b).unwrap_or_else(|_| format!("{}-{id}", self.stack_name));
+            b.attrs.insert(format!("{id}.Arn"), format!("arn:aws:dynamodb:{region}:{account}:table/{name}"));
+            b.refs.insert(id.clone(), name);
+        }
+        for (id, _) in template.resources_of_type("AWS::KMS::Key") {
+            b.attrs.insert(format!("{id}.Arn"), format!("arn:aws:kms:{region}:{account}:key/{}", self.kms_key_id));
+            b.refs.insert(id.clone(), self.kms_key_id.clone());
+        }
+        b
+    }
+}
+
+/// A table's name as the template defines it.
+pub fn table_name(template: &Template, logical_id: &str, b: &Bindings) -> Result<String, TemplateError> {
+    let raw = &template.resource(logical_id)?["Properties"]["TableName"];
+    match b.resolve(raw)? {
+        Value::String(s) => Ok(s),
+        _ => Err(TemplateError::Missing(format!("TableName of {logical_id}"))),
+    }
+}
+
+impl PolicyGuard {
+    pub fn from_template(template: &Template, names: &LocalNames) -> Result<PolicyGuard, TemplateError> {
+        let bindings = names.bindings(template);
+        let resolved = bindings.resolve(template.tenant_policy()?)?;
+        let policy = PolicyDocument::from_json(&resolved)
+            .map_err(|e| TemplateError::Unresolved(format!("tenant policy: {e}")))?;
+        let mut partition_keys = HashMap::new();
+        for (id, t) in template.resources_of_type("AWS::DynamoDB::Table") {
+            let name = table_name(template, id, &bindings)?;
+            let hash_of = |schema: &Value| {
+                schema.as_array().and_then(|ks| {
+                    ks.iter()
+                        .find(|k| k["KeyType"] == "HASH")
+                        .and_then(|k| k["AttributeName"].as_str().map(str::to_owned))
+                })
+            };
+            if let Some(pk) = hash_of(&t["Properties"]["KeySchema"]) {
+                partition_keys.insert((name.clone(), None), pk);
+            }
+            for gsi in t["Properties"]["GlobalSecondaryIndexes"].as_array().into_iter().flatten() {
+                if let (Some(index), Some(pk)) = (gsi["IndexName"].as_str(), hash_of(&gsi["KeySchema"])) {
+                    partition_keys.insert((name.clone(), Some(index.to_owned())), pk);
+                }
+            }
+        }
+        Ok(PolicyGuard {
+            policy,
+            names: ResourceNames { region: names.region.clone(), account: LOCAL_ACCOUNT.into() },
+            partition_keys,
+        })
+    }
+
+    /// What IAM would decide for this serialized request, made by a session with these tags.
+    /// Every action the request implies must be allowed.
+    pub fn decide(&self, service: Service, request: &HttpRequest, tags: &BTreeMap<String, String>) -> Result<(), String> {
+        let requests = self.requests(service, request)?;
+        if requests.is_empty() {
+            return Err("the request names no action".into());
+        }
+        for r in &requests {
+            match self.policy.evaluate(r, tags) {
+                Decision::Allow { .. } => {}
+                Decision::ExplicitDeny { sid } => {
+                    return Err(format!(
+                        "not authorized to perform {} on {} with an explicit deny in statement {}",
+                        r.action,
+                        r.resource,
+                        sid.unwrap_or_default()
+                    ))
+                }
+                Decision::ImplicitDeny => {
+                    return Err(format!(
+                        "not authorized to perform {} on {} because no identity-based policy allows it",
+                        r.action, r.resource
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn requests(&self, service: Service, request: &HttpRequest) -> Result<Vec<AuthzRequest>, String> {
+        let target = request.headers().get("x-amz-target").unwrap_or_default();
+        let body = request.body().bytes().unwrap_or_default();
+        match service {
+            Service::DynamoDb => {
+                let lookup = |table: &str, index: Option<&str>| {
+                    self.partition_keys.get(&(table.to_owned(), index.map(str::to_owned))).cloned()
+                };
+                dynamodb_requests(target, body, &self.names, &lookup).map_err(|e| e.to_string())
+            }
+            Service::Kms => kms_requests(target, body, &self.names).map_err(|e| e.to_string()),
+            Service::S3 => {
+                let uri = request.uri();
+                let after_scheme = uri.split_once("://").map(|(_, r)| r).unwrap_or(uri);
+                let path_and_query = after_scheme.find('/').map(|i| &after_scheme[i..]).unwrap_or("/");
+                let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+                s3_requests(request.method(), path, query, &self.names).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+/// An HTTP client that asks the guard before sending anything.
+#[derive(Debug, Clone)]
+pub struct GuardedHttpClient {
+    inner: SharedHttpClient,
+    guard: Arc<PolicyGuard>,
+    service: Service,
+    tags: Arc<BTreeMap<String, String>>,
+}
+
+impl GuardedHttpClient {
+    pub fn new(inner: SharedHttpClient, guard: Arc<PolicyGuard>, service: Service, tags: BTreeMap<String, String>) -> Self {
+        Self { inner, guard, service, tags: Arc::new(tags) }
+    }
+}
+
+impl HttpClient for GuardedHttpClient {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        SharedHttpConnector::new(GuardedConnector {
+            inner: self.inner.http_connector(settings, components),
+            guard: self.guard.clone(),
+            service: self.service,
+            tags: self.tags.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct GuardedConnector {
+    inner: SharedHttpConnector,
+    guard: Arc<PolicyGuard>,
+    service: Service,
+    tags: Arc<BTreeMap<String, String>>,
+}
+
+impl HttpConnector for GuardedConnector {
+    fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
+        match self.guard.decide(self.service, &request, &self.tags) {
+            Ok(()) => self.inner.call(request),
+            Err(message) => {
+                tracing::warn!(service = ?self.service, %message, "policy guard denied a request");
+                HttpConnectorFuture::ready(Ok(access_denied(self.service, &message)))
+            }
+        }
+    }
+}
+
+/// The response AWS gives when IAM refuses: the SDK parses it into the same error.
+fn access_denied(service: Service, message: &str) -> HttpResponse {
+    let (status, content_type, body) = match service {
+        Service::DynamoDb | Service::Kms => (
+            400,
+            if service == Service::Kms { "application/x-amz-json-1.1" } else { "application/x-amz-json-1.0" },
+            serde_json::json!({ "__type": "com.amazon.coral.service#AccessDeniedException", "message": message }).to_string(),
+        ),
+        Service::S3 => (
+            403,
+            "application/xml",
+            format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>AccessDenied</Code><Message>{}</Message></Error>",
+                message.replace('&', "&amp;").replace('<', "&lt;")),
+        ),
+    };
+    let status = StatusCode::try_from(status).unwrap_or_else(|_| StatusCode::from(http::StatusCode::FORBIDDEN));
+    let mut response = HttpResponse::new(status, SdkBody::from(body));
+    response.headers_mut().insert("content-type", content_type);
+    response.headers_mut().insert("x-amzn-errortype", "AccessDeniedException");
+    response
+}

@@ -1,0 +1,181 @@
+//! Tenant sessions: per request, the function assumes the tenant data role with session tags
+//! (tenant_id, role, user). Its policy only lets those credentials touch keys that start with
+//! `T#<tenant>#`. The clients a handler can use come only from here.
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aws_config::SdkConfig;
+use aws_credential_types::Credentials;
+use aws_sdk_sts::types::Tag;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use fieldvault_core::caller::{Caller, Role};
+use fieldvault_core::ids::{TenantId, UserId};
+
+use crate::dynamo::DynamoStore;
+use crate::guard::{GuardedHttpClient, PolicyGuard, Service};
+use crate::settings::Settings;
+
+/// Renew a cached session this long before its credentials expire.
+const RENEW_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
+const SESSION_SECONDS: i32 = 3600;
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not assume the tenant role: {0}")]
+pub struct SessionError(String);
+
+/// One tenant's scoped credentials and the clients built on them.
+pub struct TenantSession {
+    pub tenant: TenantId,
+    pub role: Role,
+    pub user: UserId,
+    expires: SystemTime,
+    store: DynamoStore,
+    kms: aws_sdk_kms::Client,
+}
+
+impl TenantSession {
+    pub fn store(&self) -> &DynamoStore {
+        &self.store
+    }
+    pub fn kms(&self) -> &aws_sdk_kms::Client {
+        &self.kms
+    }
+    pub fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
+        self.store.client()
+    }
+    /// The session tags, as IAM sees them.
+    pub fn tags(&self) -> BTreeMap<String, String> {
+        session_tags(&self.tenant, self.role, &self.user)
+    }
+}
+
+fn session_tags(tenant: &TenantId, role: Role, user: &UserId) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("tenant_id".to_owned(), tenant.to_string()),
+        ("role".to_owned(), role.to_string()),
+        ("user".to_owned(), user.to_string()),
+    ])
+}
+
+type CacheKey = (TenantId, Role, UserId);
+
+/// Builds and caches tenant sessions for one container. Sessions are cached per
+/// (tenant, role, user) so the `user` tag on the credentials is always true.
+pub struct SessionFactory {
+    base: SdkConfig,
+    sts: aws_sdk_sts::Client,
+    settings: Settings,
+    http: SharedHttpClient,
+    guard: Option<Arc<PolicyGuard>>,
+    cache: Mutex<HashMap<CacheKey, Arc<TenantSession>>>,
+    assumed: std::sync::atomic::AtomicU64,
+}
+
+impl SessionFactory {
+    pub fn new(base: SdkConfig, settings: Settings, guard: Option<Arc<PolicyGuard>>) -> SessionFactory {
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .build_https();
+        SessionFactory {
+            sts: aws_sdk_sts::Client::new(&base),
+            base,
+            settings,
+            http,
+            guard,
+            cache: Mutex::new(HashMap::new()),
+            assumed: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// How many times this factory has called STS (the benchmark reports it).
+    pub fn sts_calls(&self) -> u64 {
+        self.assumed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub async fn for_caller(&self, caller: &Caller) -> Result<Arc<TenantSession>, SessionError> {
+        self.session(&caller.tenant, caller.role, &caller.user).await
+    }
+
+    pub async fn session(&self, tenant: &TenantId, role: Role, user: &UserId) -> Result<Arc<TenantSession>, SessionError> {
+        let key = (tenant.clone(), role, user.clone());
+        if let Some(s) = self.cached(&key) {
+            return Ok(s);
+        }
+        let session = Arc::new(self.assume(tenant, role, user).await?);
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(key, session.clone());
+        }
+        Ok(session)
+    }
+
+    fn cached(&self, key: &CacheKey) -> Option<Arc<TenantSession>> {
+        let cache = self.cache.lock().ok()?;
+        let s = cache.get(key)?;
+        let fresh = s.expires.duration_since(SystemTime::now()).is_ok_and(|left| left > RENEW_BEFORE_EXPIRY);
+        fresh.then(|| s.clone())
+    }
+
+    async fn assume(&self, tenant: &TenantId, role: Role, user: &UserId) -> Result<TenantSession, SessionError> {
+        let tags = session_tags(tenant, role, user);
+        let sts_tags = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| SessionError(e.to_string())))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Session names show up in CloudTrail; [\w+=,.@-]{2,64}.
+        let session_name: String = format!("fv-{tenant}-{user}").chars().take(64).collect();
+        self.assumed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let out = self
+            .sts
+            .assume_role()
+            .role_arn(&self.settings.tenant_role_arn)
+            .role_session_name(session_name)
+            .duration_seconds(SESSION_SECONDS)
+            .set_tags(Some(sts_tags))
+            .send()
+            .await
+            .map_err(|e| SessionError(format!("{}", aws_sdk_sts::error::DisplayErrorContext(e))))?;
+        let creds = out.credentials.ok_or_else(|| SessionError("STS returned no credentials".into()))?;
+        let expires = SystemTime::try_from(creds.expiration).unwrap_or_else(|_| SystemTime::now());
+        let credentials = Credentials::new(
+            creds.access_key_id,
+            creds.secret_access_key,
+            Some(creds.session_token),
+            Some(expires),
+            "fieldvault-tenant-session",
+        );
+        let http_for = |service: Service| -> SharedHttpClient {
+            match &self.guard {
+                Some(guard) => SharedHttpClient::new(GuardedHttpClient::new(self.http.clone(), guard.clone(), service, tags.clone())),
+                None => self.http.clone(),
+            }
+        };
+        let ddb_conf = aws_sdk_dynamodb::config::Builder::from(&self.base)
+            .credentials_provider(credentials.clone())
+            .http_client(http_for(Service::DynamoDb))
+            .build();
+        let kms_conf = aws_sdk_kms::config::Builder::from(&self.base)
+            .credentials_provider(credentials)
+            .http_client(http_for(Service::Kms))
+            .build();
+        Ok(TenantSession {
+            tenant: tenant.clone(),
+            role,
+            user: user.clone(),
+            expires,
+            store: DynamoStore::new(
+                aws_sdk_dynamodb::Client::from_conf(ddb_conf),
+                tenant.clone(),
+                self.settings.data_table.clone(),
+                self.settings.audit_table.clone(),
+            ),
+            kms: aws_sdk_kms::Client::from_conf(kms_conf),
+        })
+    }
+}

@@ -1,0 +1,202 @@
+//! The one place that decides authorization: Cedar policies kept as data
+//! (`policies/fieldvault.cedar`), deny by default. An evaluation error is a denial.
+use std::str::FromStr;
+
+use cedar_policy::{Authorizer, Context, Decision, Entities, EntityUid, PolicySet, Request};
+use serde_json::{json, Value};
+
+use crate::actions::Action;
+use crate::caller::Caller;
+use crate::ids::{CustomerId, TenantId, UserId};
+
+const POLICY_TEXT: &str = include_str!("../policies/fieldvault.cedar");
+
+/// What an action is about. Every resource belongs to one tenant.
+#[derive(Debug, Clone)]
+pub enum Resource {
+    /// The tenant as a whole (lists, creation).
+    Tenant(TenantId),
+    User(TenantId, UserId),
+    Customer {
+        tenant: TenantId,
+        id: CustomerId,
+        assigned_technicians: Vec<UserId>,
+    },
+    AuditLog(TenantId),
+}
+
+impl Resource {
+    fn uid_and_attrs(&self) -> (Value, Value) {
+        match self {
+            Resource::Tenant(t) => (uid("Tenant", t.as_str()), json!({ "tenant": t.as_str() })),
+            Resource::User(t, u) => (uid("User", u.as_str()), json!({ "tenant": t.as_str() })),
+            Resource::Customer { tenant, id, assigned_technicians } => (
+                uid("Customer", &id.to_string()),
+                json!({
+                    "tenant": tenant.as_str(),
+                    "assigned_technicians": assigned_technicians
+                        .iter()
+                        .map(|u| json!({ "__entity": uid("User", u.as_str()) }))
+                        .collect::<Vec<_>>(),
+                }),
+            ),
+            Resource::AuditLog(t) => (uid("AuditLog", t.as_str()), json!({ "tenant": t.as_str() })),
+        }
+    }
+
+    /// A short, stable name for audit records: `customer/<id>`.
+    pub fn audit_name(&self) -> String {
+        match self {
+            Resource::Tenant(t) => format!("tenant/{t}"),
+            Resource::User(_, u) => format!("user/{u}"),
+            Resource::Customer { id, .. } => format!("customer/{id}"),
+            Resource::AuditLog(t) => format!("audit/{t}"),
+        }
+    }
+}
+
+fn uid(kind: &str, id: &str) -> Value {
+    json!({ "type": format!("Fieldvault::{kind}"), "id": id })
+}
+
+/// Why the policy engine could not be built (a broken policy file): fail at start, never allow.
+#[derive(Debug, thiserror::Error)]
+#[error("authorization policy could not be loaded: {0}")]
+pub struct PolicyLoadError(String);
+
+/// A denial, with the reason kept for the audit record (never shown to the caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    pub reason: String,
+}
+
+pub struct PolicyEngine {
+    policies: PolicySet,
+    authorizer: Authorizer,
+}
+
+impl PolicyEngine {
+    pub fn load() -> Result<Self, PolicyLoadError> {
+        let policies =
+            PolicySet::from_str(POLICY_TEXT).map_err(|e| PolicyLoadError(e.to_string()))?;
+        Ok(Self { policies, authorizer: Authorizer::new() })
+    }
+
+    /// Decide whether `caller` may perform `action` on `resource`.
+    pub fn decide(&self, caller: &Caller, action: Action, resource: &Resource) -> Result<(), Denied> {
+        let denied = |reason: String| Err(Denied { reason });
+        let principal = uid("User", caller.user.as_str());
+        let (resource_uid, resource_attrs) = resource.uid_and_attrs();
+        let mut entities = vec![
+            json!({
+                "uid": principal,
+                "attrs": { "tenant": caller.tenant.as_str() },
+                "parents": [uid("Role", caller.role.as_str())],
+            }),
+            json!({ "uid": uid("Role", caller.role.as_str()), "attrs": {}, "parents": [] }),
+        ];
+        // A user acting on their own user record is the same entity: merge, don't duplicate.
+        if resource_uid != principal {
+            entities.push(json!({ "uid": resource_uid, "attrs": resource_attrs, "parents": [] }));
+        }
+        let entities = match Entities::from_json_value(Value::Array(entities), None) {
+            Ok(e) => e,
+            Err(e) => return denied(format!("entities: {e}")),
+        };
+        let parse_uid = |v: &Value| EntityUid::from_json(v.clone());
+        let (Ok(p), Ok(a), Ok(r)) = (
+            parse_uid(&principal),
+            parse_uid(&json!({ "type": "Fieldvault::Action", "id": action.policy_name() })),
+            parse_uid(&resource_uid),
+        ) else {
+            return denied("malformed entity id".into());
+        };
+        let request = match Request::new(p, a, r, Context::empty(), None) {
+            Ok(r) => r,
+            Err(e) => return denied(format!("request: {e}")),
+        };
+        let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
+        let errors: Vec<String> = response.diagnostics().errors().map(|e| e.to_string()).collect();
+        if !errors.is_empty() {
+            return denied(format!("policy evaluation error: {}", errors.join("; ")));
+        }
+        match response.decision() {
+            Decision::Allow => Ok(()),
+            Decision::Deny => {
+                let by: Vec<String> =
+                    response.diagnostics().reason().map(|id| id.to_string()).collect();
+                if by.is_empty() {
+                    denied("no policy permits this".into())
+                } else {
+                    denied(format!("forbidden by {}", by.join(", ")))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caller::Role;
+
+    fn caller(tenant: &str, role: Role) -> Caller {
+        Caller {
+            tenant: TenantId::parse(tenant).expect("tenant"),
+            user: UserId::parse(&format!("user-{role}")).expect("user"),
+            role,
+            username: "u".into(),
+            sign_in_id: None,
+        }
+    }
+
+    fn t(s: &str) -> TenantId {
+        TenantId::parse(s).expect("tenant")
+    }
+
+    #[test]
+    fn role_matrix_for_tenant_actions() {
+        let engine = PolicyEngine::load().expect("policy loads");
+        let expect = |action: Action, allowed: &[Role]| {
+            for role in Role::ALL {
+                let got = engine.decide(&caller("acme", role), action, &Resource::Tenant(t("acme")));
+                assert_eq!(got.is_ok(), allowed.contains(&role), "{action:?} as {role}");
+            }
+        };
+        use Role::*;
+        expect(Action::GetMe, &Role::ALL);
+        expect(Action::ListUsers, &[Owner, Admin]);
+        expect(Action::ListAudit, &[Owner, Admin]);
+        expect(Action::Intake, &[Owner, Admin, Dispatcher]);
+        expect(Action::CreateCustomer, &[Owner, Admin, Dispatcher]);
+        expect(Action::ListCustomers, &[Owner, Admin, Dispatcher, Accounting]);
+    }
+
+    #[test]
+    fn nothing_crosses_tenants_even_for_owners() {
+        let engine = PolicyEngine::load().expect("policy loads");
+        for action in Action::ALL {
+            let got = engine.decide(&caller("acme", Role::Owner), action, &Resource::Tenant(t("other")));
+            assert!(got.is_err(), "{action:?} crossed tenants");
+        }
+    }
+
+    #[test]
+    fn technicians_read_only_customers_assigned_to_them() {
+        let engine = PolicyEngine::load().expect("policy loads");
+        let tech = caller("acme", Role::Technician);
+        let id = CustomerId::new(ulid::Ulid::new());
+        let unassigned = Resource::Customer { tenant: t("acme"), id, assigned_technicians: vec![] };
+        assert!(engine.decide(&tech, Action::GetCustomer, &unassigned).is_err());
+        let assigned = Resource::Customer {
+            tenant: t("acme"),
+            id,
+            assigned_technicians: vec![tech.user.clone()],
+        };
+        assert!(engine.decide(&tech, Action::GetCustomer, &assigned).is_ok());
+        assert!(engine.decide(&tech, Action::UpdateCustomer, &assigned).is_err());
+        assert!(engine
+            .decide(&tech, Action::ListCustomers, &Resource::Tenant(t("acme")))
+            .is_err());
+    }
+}

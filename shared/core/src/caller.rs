@@ -1,0 +1,202 @@
+//! Who is calling: built only from claims the JWT authorizer has already verified.
+//!
+//! Tenant and role come from Cognito groups (`tenant:<id>` and one role group), which only
+//! server-side admin calls can change. Cognito access tokens carry no custom attributes
+//! (`custom:tenant_id` reaches only the id token), so groups are how the verified access token
+//! names the tenant. A tenant id in a body, query or header is never consulted.
+use std::collections::HashMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{TenantId, UserId};
+
+/// The five roles of a shop. Deny by default: a role grants only what the policy lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Admin,
+    Dispatcher,
+    Technician,
+    Accounting,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Owner,
+        Role::Admin,
+        Role::Dispatcher,
+        Role::Technician,
+        Role::Accounting,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::Dispatcher => "dispatcher",
+            Role::Technician => "technician",
+            Role::Accounting => "accounting",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+
+    /// The Cognito group that grants this role.
+    pub fn group_name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Prefix of the Cognito group that places a user in a tenant.
+pub const TENANT_GROUP_PREFIX: &str = "tenant:";
+
+pub fn tenant_group_name(tenant: &TenantId) -> String {
+    format!("{TENANT_GROUP_PREFIX}{tenant}")
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub tenant: TenantId,
+    pub user: UserId,
+    pub role: Role,
+    pub username: String,
+    /// Identifies one sign-in (Cognito `origin_jti`); used to record the first use of a sign-in.
+    pub sign_in_id: Option<String>,
+}
+
+/// Why verified claims still do not make a caller.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallerError {
+    #[error("the request carries no verified identity")]
+    Unauthenticated,
+    #[error("an access token is required")]
+    NotAccessToken,
+    #[error("the token does not place the user in exactly one tenant")]
+    NoSingleTenant,
+    #[error("the token does not give the user exactly one role")]
+    NoSingleRole,
+    #[error("the token's subject is malformed")]
+    BadSubject,
+}
+
+impl Caller {
+    /// Build the caller from the authorizer's claims (API Gateway HTTP API passes every claim
+    /// as a string; arrays arrive as `[a b c]`).
+    pub fn from_claims(claims: &HashMap<String, String>) -> Result<Caller, CallerError> {
+        let sub = claims.get("sub").ok_or(CallerError::Unauthenticated)?;
+        if claims.get("token_use").map(String::as_str) != Some("access") {
+            return Err(CallerError::NotAccessToken);
+        }
+        let user = UserId::parse(sub).map_err(|_| CallerError::BadSubject)?;
+        let groups = claims
+            .get("cognito:groups")
+            .map(|g| parse_string_list(g))
+            .unwrap_or_default();
+
+        let mut tenants = groups
+            .iter()
+            .filter_map(|g| g.strip_prefix(TENANT_GROUP_PREFIX))
+            .map(TenantId::parse);
+        let tenant = match (tenants.next(), tenants.next()) {
+            (Some(Ok(t)), None) => t,
+            _ => return Err(CallerError::NoSingleTenant),
+        };
+        let mut roles = groups.iter().filter_map(|g| Role::parse(g));
+        let role = match (roles.next(), roles.next()) {
+            (Some(r), None) => r,
+            _ => return Err(CallerError::NoSingleRole),
+        };
+        let username = claims
+            .get("username")
+            .cloned()
+            .unwrap_or_else(|| user.to_string());
+        Ok(Caller {
+            tenant,
+            user,
+            role,
+            username,
+            sign_in_id: claims.get("origin_jti").cloned(),
+        })
+    }
+}
+
+/// Parse a claim that holds a list: API Gateway's `[a b]` or a JSON array string.
+pub fn parse_string_list(raw: &str) -> Vec<String> {
+    let trimmed = raw.trim();
+    if let Ok(list) = serde_json::from_str::<Vec<String>>(trimmed) {
+        return list;
+    }
+    trimmed
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .split([' ', ','])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn caller_from_api_gateway_claims() {
+        let c = Caller::from_claims(&claims(&[
+            ("sub", "0d1e-22"),
+            ("token_use", "access"),
+            ("cognito:groups", "[tenant:acme dispatcher]"),
+            ("username", "dee"),
+        ]));
+        let c = c.expect("valid caller");
+        assert_eq!(c.tenant.as_str(), "acme");
+        assert_eq!(c.role, Role::Dispatcher);
+    }
+
+    #[test]
+    fn refuses_id_tokens_and_ambiguous_groups() {
+        let id_token = claims(&[
+            ("sub", "u1"),
+            ("token_use", "id"),
+            ("cognito:groups", "[tenant:acme owner]"),
+        ]);
+        assert_eq!(Caller::from_claims(&id_token), Err(CallerError::NotAccessToken));
+        let two_tenants = claims(&[
+            ("sub", "u1"),
+            ("token_use", "access"),
+            ("cognito:groups", "[tenant:acme tenant:other owner]"),
+        ]);
+        assert_eq!(Caller::from_claims(&two_tenants), Err(CallerError::NoSingleTenant));
+        let two_roles = claims(&[
+            ("sub", "u1"),
+            ("token_use", "access"),
+            ("cognito:groups", "[tenant:acme owner technician]"),
+        ]);
+        assert_eq!(Caller::from_claims(&two_roles), Err(CallerError::NoSingleRole));
+        let no_groups = claims(&[("sub", "u1"), ("token_use", "access")]);
+        assert_eq!(Caller::from_claims(&no_groups), Err(CallerError::NoSingleTenant));
+    }
+
+    #[test]
+    fn lists_parse_in_both_shapes() {
+        assert_eq!(parse_string_list("[a b]"), vec!["a", "b"]);
+        assert_eq!(parse_string_list(r#"["a","b"]"#), vec!["a", "b"]);
+    }
+}

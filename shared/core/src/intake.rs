@@ -1,0 +1,244 @@
+//! Intake: a call, a web form or a campaign response becomes a lead, a customer (new or
+//! matched by phone/email) and a follow-up task, in one transaction.
+use serde::{Deserialize, Serialize};
+use time::{Duration, OffsetDateTime};
+
+use crate::customer::{normalize_email, normalize_phone, Address, ContactKind, ContactPoint};
+use crate::ids::{CustomerId, LeadId, TaskId, TenantId, UserId};
+use crate::keys;
+use crate::problem::{ApiError, FieldError};
+use crate::store::{Condition, Item, Write};
+
+/// How soon a new lead should be contacted.
+pub const FOLLOW_UP_WITHIN: Duration = Duration::hours(1);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LeadSource {
+    Call,
+    Form,
+    Campaign,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeContact {
+    pub name: String,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub sms_consent: bool,
+    #[serde(default)]
+    pub email_consent: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IntakeInput {
+    pub source: LeadSource,
+    pub contact: IntakeContact,
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Required when the source is a campaign.
+    #[serde(default)]
+    pub campaign: Option<String>,
+    #[serde(default)]
+    pub service_address: Option<Address>,
+}
+
+/// A parsed intake: normalized contact points and checked text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intake {
+    pub source: LeadSource,
+    pub name: String,
+    pub contact_points: Vec<ContactPoint>,
+    pub notes: Option<String>,
+    pub campaign: Option<String>,
+    pub service_address: Option<Address>,
+}
+
+impl Intake {
+    pub fn parse(input: &IntakeInput) -> Result<Intake, ApiError> {
+        let mut errors = Vec::new();
+        let mut complain = |field: &str, message: &str| {
+            errors.push(FieldError { field: field.into(), message: message.into() })
+        };
+        let name = input.contact.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 200 {
+            complain("contact.name", "is required, at most 200 characters");
+        }
+        let mut contact_points = Vec::new();
+        if let Some(raw) = &input.contact.phone {
+            match normalize_phone(raw) {
+                Some(value) => contact_points.push(ContactPoint {
+                    kind: ContactKind::Phone,
+                    value,
+                    label: None,
+                    sms_consent: input.contact.sms_consent,
+                    email_consent: false,
+                }),
+                None => complain("contact.phone", "is not a valid phone number"),
+            }
+        }
+        if let Some(raw) = &input.contact.email {
+            match normalize_email(raw) {
+                Some(value) => contact_points.push(ContactPoint {
+                    kind: ContactKind::Email,
+                    value,
+                    label: None,
+                    sms_consent: false,
+                    email_consent: input.contact.email_consent,
+                }),
+                None => complain("contact.email", "is not a valid email address"),
+            }
+        }
+        if input.contact.phone.is_none() && input.contact.email.is_none() {
+            complain("contact", "needs a phone or an email");
+        }
+        if input.contact.sms_consent && input.contact.phone.is_none() {
+            complain("contact.sms_consent", "needs a phone");
+        }
+        if input.contact.email_consent && input.contact.email.is_none() {
+            complain("contact.email_consent", "needs an email");
+        }
+        let campaign = input.campaign.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        match (input.source, campaign) {
+            (LeadSource::Campaign, None) => complain("campaign", "is required for campaign leads"),
+            (_, Some(c)) if c.chars().count() > 100 => complain("campaign", "is longer than 100 characters"),
+            _ => {}
+        }
+        let notes = input.notes.as_deref().map(str::trim).filter(|n| !n.is_empty());
+        if notes.is_some_and(|n| n.chars().count() > 4000) {
+            complain("notes", "is longer than 4000 characters");
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::BadRequest { detail: "the intake is invalid".into(), errors });
+        }
+        Ok(Intake {
+            source: input.source,
+            name,
+            contact_points,
+            notes: notes.map(str::to_owned),
+            campaign: campaign.map(str::to_owned),
+            service_address: input.service_address.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeadStatus {
+    New,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Lead {
+    pub id: LeadId,
+    pub tenant_id: TenantId,
+    pub customer_id: CustomerId,
+    pub source: LeadSource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    pub status: LeadStatus,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub created_at: OffsetDateTime,
+    pub created_by: UserId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskKind {
+    FollowUpLead,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TaskStatus {
+    Open,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Task {
+    pub id: TaskId,
+    pub tenant_id: TenantId,
+    pub kind: TaskKind,
+    pub status: TaskStatus,
+    pub lead_id: LeadId,
+    pub customer_id: CustomerId,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub due_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub created_at: OffsetDateTime,
+}
+
+fn object<T: Serialize>(value: &T) -> Item {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => Item::new(),
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+impl Lead {
+    pub fn write(&self) -> Write {
+        Write::Put {
+            key: keys::lead(&self.tenant_id, &self.id),
+            index: Some(keys::customer_ops_index(
+                &self.tenant_id,
+                &self.customer_id,
+                "LEAD",
+                &self.id.to_string(),
+            )),
+            item: object(self),
+            condition: Condition::NotExists,
+        }
+    }
+}
+
+impl Task {
+    pub fn write(&self) -> Write {
+        Write::Put {
+            key: keys::task(&self.tenant_id, &self.id),
+            index: Some(keys::open_tasks_index(&self.tenant_id, &rfc3339(self.due_at), &self.id)),
+            item: object(self),
+            condition: Condition::NotExists,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(v: serde_json::Value) -> Result<Intake, ApiError> {
+        let input: IntakeInput = serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Intake::parse(&input)
+    }
+
+    #[test]
+    fn intake_needs_a_way_to_reach_the_contact() {
+        assert!(parse(serde_json::json!({"source": "call", "contact": {"name": "Pat"}})).is_err());
+        let ok = parse(serde_json::json!({"source": "call", "contact": {"name": "Pat", "phone": "555-123-4567", "sms_consent": true}}))
+            .expect("valid");
+        assert_eq!(ok.contact_points[0].value, "+15551234567");
+        assert!(ok.contact_points[0].sms_consent);
+    }
+
+    #[test]
+    fn campaign_leads_name_their_campaign() {
+        let v = serde_json::json!({"source": "campaign", "contact": {"name": "Pat", "email": "p@x.io"}});
+        assert!(parse(v).is_err());
+        let v = serde_json::json!({"source": "bogus", "contact": {"name": "Pat", "email": "p@x.io"}});
+        assert!(parse(v).is_err());
+    }
+}

@@ -1,0 +1,149 @@
+//! The one place that builds DynamoDB keys.
+//!
+//! Every partition key, of the table and of every index, starts with `T#<tenant>#<KIND>`,
+//! so IAM's `dynamodb:LeadingKeys` can confine a session to its tenant and tell kinds apart
+//! (billing kinds are refused to technicians below the application).
+use sha2::{Digest, Sha256};
+
+use crate::ids::{AuditId, CustomerId, LeadId, TaskId, TenantId, UserId};
+
+/// Attribute names of the data table's keys and its one index.
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1: &str = "gsi1";
+pub const GSI1_PK: &str = "gsi1pk";
+pub const GSI1_SK: &str = "gsi1sk";
+/// Every item also names its tenant as a plain attribute.
+pub const TENANT_ATTR: &str = "tenant_id";
+
+/// A primary key: partition and sort.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Key {
+    pub pk: String,
+    pub sk: String,
+}
+
+/// A secondary-index entry for list views.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexKey {
+    pub pk: String,
+    pub sk: String,
+}
+
+fn prefix(t: &TenantId, kind: &str) -> String {
+    format!("T#{t}#{kind}")
+}
+
+pub fn tenant_profile(t: &TenantId) -> Key {
+    Key { pk: prefix(t, "TENANT"), sk: "PROFILE".into() }
+}
+
+pub fn user(t: &TenantId, u: &UserId) -> Key {
+    Key { pk: prefix(t, &format!("USER#{u}")), sk: "PROFILE".into() }
+}
+
+/// Users of a tenant, ordered by email.
+pub fn users_index(t: &TenantId, email: &str, u: &UserId) -> IndexKey {
+    IndexKey { pk: users_list(t), sk: format!("{}#{u}", email.to_lowercase()) }
+}
+
+pub fn users_list(t: &TenantId) -> String {
+    prefix(t, "USERS")
+}
+
+pub fn customer(t: &TenantId, c: &CustomerId) -> Key {
+    Key { pk: prefix(t, &format!("CUST#{c}")), sk: "CUSTOMER".into() }
+}
+
+/// Customers of a tenant, ordered by display name.
+pub fn customers_index(t: &TenantId, sort_name: &str, c: &CustomerId) -> IndexKey {
+    IndexKey { pk: customers_list(t), sk: format!("{}#{c}", sort_name.to_lowercase()) }
+}
+
+pub fn customers_list(t: &TenantId) -> String {
+    prefix(t, "CUSTOMERS")
+}
+
+/// Uniqueness and lookup of a customer by phone or email. The value is hashed so keys (which
+/// end up in logs and traces) carry no personal data.
+pub fn contact_lookup(t: &TenantId, kind: &str, normalized_value: &str) -> Key {
+    let digest = Sha256::digest(format!("{kind}:{normalized_value}").as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    Key { pk: prefix(t, &format!("CONTACT#{hex}")), sk: "CONTACT".into() }
+}
+
+pub fn lead(t: &TenantId, l: &LeadId) -> Key {
+    Key { pk: prefix(t, &format!("LEAD#{l}")), sk: "LEAD".into() }
+}
+
+/// Operations items of one customer (leads now; estimates, jobs and visits later), in order.
+pub fn customer_ops_index(t: &TenantId, c: &CustomerId, kind: &str, id: &str) -> IndexKey {
+    IndexKey { pk: prefix(t, &format!("C#{c}#OPS")), sk: format!("{kind}#{id}") }
+}
+
+pub fn task(t: &TenantId, id: &TaskId) -> Key {
+    Key { pk: prefix(t, &format!("TASK#{id}")), sk: "TASK".into() }
+}
+
+/// Open tasks of a tenant, ordered by due time.
+pub fn open_tasks_index(t: &TenantId, due_rfc3339: &str, id: &TaskId) -> IndexKey {
+    IndexKey { pk: prefix(t, "TASKS#OPEN"), sk: format!("{due_rfc3339}#{id}") }
+}
+
+/// Marks that one sign-in (Cognito `origin_jti`) has been recorded.
+pub fn sign_in(t: &TenantId, sign_in_id: &str) -> Key {
+    let digest = Sha256::digest(sign_in_id.as_bytes());
+    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    Key { pk: prefix(t, &format!("SIGNIN#{hex}")), sk: "SIGNIN".into() }
+}
+
+/// Audit records live in their own table, one partition per tenant, ordered by ULID (time).
+pub fn audit(t: &TenantId, id: &AuditId) -> Key {
+    Key { pk: audit_partition(t), sk: id.to_string() }
+}
+
+pub fn audit_partition(t: &TenantId) -> String {
+    prefix(t, "AUDIT")
+}
+
+/// The tenant that a partition key belongs to, if it is one of ours.
+pub fn tenant_of(pk: &str) -> Option<&str> {
+    pk.strip_prefix("T#")?.split('#').next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_starts_with_its_tenant() {
+        let t = TenantId::parse("acme").expect("tenant");
+        let c = CustomerId::new(ulid::Ulid::new());
+        let u = UserId::parse("u-1").expect("user");
+        let keys = [
+            tenant_profile(&t).pk,
+            user(&t, &u).pk,
+            users_index(&t, "A@B.C", &u).pk,
+            customer(&t, &c).pk,
+            customers_index(&t, "Zed", &c).pk,
+            contact_lookup(&t, "email", "a@b.c").pk,
+            lead(&t, &LeadId::new(ulid::Ulid::new())).pk,
+            customer_ops_index(&t, &c, "LEAD", "x").pk,
+            task(&t, &TaskId::new(ulid::Ulid::new())).pk,
+            sign_in(&t, "jti").pk,
+            audit_partition(&t),
+        ];
+        for k in keys {
+            assert!(k.starts_with("T#acme#"), "{k}");
+            assert_eq!(tenant_of(&k), Some("acme"));
+        }
+    }
+
+    #[test]
+    fn contact_keys_hide_the_value() {
+        let t = TenantId::parse("acme").expect("tenant");
+        let k = contact_lookup(&t, "email", "someone@example.com");
+        assert!(!k.pk.contains("someone"));
+        assert_ne!(k, contact_lookup(&t, "phone", "someone@example.com"));
+    }
+}

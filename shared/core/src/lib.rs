@@ -1,0 +1,20 @@
+//! Fieldvault's pure core: domain types, authorization, audit records, key schema and
+//! the IAM policy evaluator used by the local guard. Knows no AWS SDK types.
+pub mod actions;
+pub mod audit;
+pub mod authz;
+pub mod caller;
+pub mod cursor;
+pub mod customer;
+pub mod iam;
+pub mod ids;
+pub mod intake;
+pub mod keys;
+pub mod problem;
+pub mod request;
+pub mod routes;
+pub mod store;
+pub mod template;
+pub mod user;
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;

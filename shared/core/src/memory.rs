@@ -1,0 +1,139 @@
+//! An in-memory `TenantStore` for unit tests of handler logic (never used by the product).
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::audit::AuditRecord;
+use crate::keys::{self, Key};
+use crate::store::{Condition, Item, ListQuery, Page, PageKey, StoreError, TenantStore, Write};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    items: Mutex<BTreeMap<(String, String), Item>>,
+    pub audit: Mutex<Vec<AuditRecord>>,
+    /// When set, every commit fails as if the audit record could not be written.
+    pub fail_audit: std::sync::atomic::AtomicBool,
+}
+
+fn check(items: &BTreeMap<(String, String), Item>, key: &Key, c: &Condition) -> bool {
+    let current = items.get(&(key.pk.clone(), key.sk.clone()));
+    match c {
+        Condition::None => true,
+        Condition::NotExists => current.is_none(),
+        Condition::VersionIs(v) => current.and_then(|i| i.get("version")).and_then(|x| x.as_u64()) == Some(*v),
+    }
+}
+
+impl TenantStore for MemoryStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        let items = self.items.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        Ok(items.get(&(key.pk.clone(), key.sk.clone())).cloned())
+    }
+
+    async fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
+        let items = self.items.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        let attr = if q.index { keys::GSI1_PK } else { keys::PK };
+        let mut found: Vec<Item> = items
+            .values()
+            .filter(|i| i.get(attr).and_then(|v| v.as_str()) == Some(q.partition.as_str()))
+            .cloned()
+            .collect();
+        found.truncate(q.limit as usize);
+        Ok(Page { items: found, next: None })
+    }
+
+    async fn commit(&self, writes: Vec<Write>, audit: &AuditRecord) -> Result<(), StoreError> {
+        if self.fail_audit.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("audit write failed".into()));
+        }
+        let mut items = self.items.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        for (index, w) in writes.iter().enumerate() {
+            let (key, c) = match w {
+                Write::Put { key, condition, .. } | Write::Delete { key, condition } => (key, condition),
+            };
+            if !check(&items, key, c) {
+                return Err(StoreError::ConditionFailed { index });
+            }
+        }
+        for w in writes {
+            match w {
+                Write::Put { key, index, mut item, .. } => {
+                    item.insert(keys::PK.into(), key.pk.clone().into());
+                    if let Some(ix) = index {
+                        item.insert(keys::GSI1_PK.into(), ix.pk.into());
+                        item.insert(keys::GSI1_SK.into(), ix.sk.into());
+                    }
+                    items.insert((key.pk, key.sk), item);
+                }
+                Write::Delete { key, .. } => {
+                    items.remove(&(key.pk, key.sk));
+                }
+            }
+        }
+        self.audit.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?.push(audit.clone());
+        Ok(())
+    }
+
+    async fn append_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
+        self.audit.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?.push(audit.clone());
+        Ok(())
+    }
+
+    async fn audit_page(&self, limit: u32, _start: Option<PageKey>) -> Result<Page, StoreError> {
+        let audit = self.audit.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        let items = audit.iter().rev().take(limit as usize).map(crate::audit::to_object).collect();
+        Ok(Page { items, next: None })
+    }
+}
+
+/// Everything a handler's `Ctx` borrows, for one caller of one tenant.
+pub struct TestRig {
+    pub store: MemoryStore,
+    pub caller: crate::caller::Caller,
+    pub meta: crate::request::RequestMeta,
+    pub policy: crate::authz::PolicyEngine,
+    pub cursors: crate::cursor::CursorKey,
+}
+
+impl TestRig {
+    /// A rig for `role` in tenant `tenant`; panics only on a broken policy file (tests only).
+    pub fn new(tenant: &str, role: crate::caller::Role) -> TestRig {
+        let tenant = crate::ids::TenantId::parse(tenant).unwrap_or_else(|e| panic!("{e}"));
+        TestRig {
+            store: MemoryStore::default(),
+            caller: crate::caller::Caller {
+                tenant,
+                user: crate::ids::UserId::parse(&format!("user-{role}")).unwrap_or_else(|e| panic!("{e}")),
+                role,
+                username: format!("{role}@example.com"),
+                sign_in_id: None,
+            },
+            meta: crate::request::RequestMeta {
+                request_id: "req-1".into(),
+                source_ip: "192.0.2.1".into(),
+                user_agent: "unit-test".into(),
+                received_at: time::OffsetDateTime::now_utc(),
+            },
+            policy: crate::authz::PolicyEngine::load().unwrap_or_else(|e| panic!("{e}")),
+            cursors: crate::cursor::CursorKey::new(&[1; 32]).unwrap_or_else(|| panic!("key")),
+        }
+    }
+
+    pub fn ctx(&self) -> crate::request::Ctx<'_, MemoryStore> {
+        crate::request::Ctx {
+            store: &self.store,
+            caller: &self.caller,
+            meta: &self.meta,
+            policy: &self.policy,
+            ids: &crate::ids::SystemIds,
+            cursors: &self.cursors,
+        }
+    }
+
+    pub fn audit_actions(&self) -> Vec<(String, crate::audit::Outcome)> {
+        self.store
+            .audit
+            .lock()
+            .map(|a| a.iter().map(|r| (r.action.clone(), r.outcome)).collect())
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,191 @@
+//! Errors as RFC 9457 problem details, and the headers every response carries.
+use http::StatusCode;
+use serde::Serialize;
+
+/// Headers on every response, errors included (DESIGN.md section 8).
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+    ("x-content-type-options", "nosniff"),
+    ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+    ("x-frame-options", "DENY"),
+    ("cache-control", "no-store"),
+    ("referrer-policy", "no-referrer"),
+];
+
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// Largest JSON body any endpoint accepts.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// One field-level complaint in a 400 response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Every failure a request can end in. Each maps to a clear status; nothing here is a 500 but
+/// `Internal`, which means a bug.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    #[error("{detail}")]
+    BadRequest { detail: String, errors: Vec<FieldError> },
+    #[error("authentication required: {0}")]
+    Unauthenticated(String),
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// The store or the audit trail could not be written: the change was refused.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error")]
+    Internal,
+}
+
+/// The RFC 9457 body.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        ApiError::BadRequest { detail: detail.into(), errors: Vec::new() }
+    }
+
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest {
+            detail: "the request body is invalid".into(),
+            errors: vec![FieldError { field: field.into(), message: message.into() }],
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::BadRequest { .. } => ("invalid-request", "The request is invalid"),
+            ApiError::Unauthenticated(_) => ("unauthenticated", "Authentication required"),
+            ApiError::Forbidden => ("forbidden", "You may not do this"),
+            ApiError::NotFound => ("not-found", "Not found"),
+            ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            ApiError::Conflict(_) => ("conflict", "Conflict with the current state"),
+            ApiError::PayloadTooLarge => ("payload-too-large", "The request body is too large"),
+            ApiError::UnsupportedMediaType => {
+                ("unsupported-media-type", "The request body must be application/json")
+            }
+            ApiError::Unavailable(_) => {
+                ("unavailable", "The change could not be recorded; nothing was changed")
+            }
+            ApiError::Internal => ("internal", "Internal error"),
+        }
+    }
+
+    /// The body sent to the caller. Details that could help an attacker (why a policy denied,
+    /// which store failed) stay in logs and audit records.
+    pub fn problem(&self, instance: Option<&str>) -> Problem {
+        let (slug, title) = self.slug_and_title();
+        let (detail, errors) = match self {
+            ApiError::BadRequest { detail, errors } => (Some(detail.clone()), errors.clone()),
+            ApiError::Unauthenticated(d) => (Some(d.clone()), Vec::new()),
+            ApiError::Conflict(d) => (Some(d.clone()), Vec::new()),
+            ApiError::PayloadTooLarge => {
+                (Some(format!("the limit is {MAX_BODY_BYTES} bytes")), Vec::new())
+            }
+            _ => (None, Vec::new()),
+        };
+        Problem {
+            kind: format!("urn:fieldvault:problem:{slug}"),
+            title: title.into(),
+            status: self.status().as_u16(),
+            detail,
+            instance: instance.map(str::to_owned),
+            errors,
+        }
+    }
+}
+
+/// Parse a JSON body strictly: size limit, `application/json`, unknown fields refused (the
+/// types use `deny_unknown_fields`), and every serde complaint turned into a 400.
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    let is_json = content_type
+        .map(|ct| {
+            let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        })
+        .unwrap_or(false);
+    if !is_json {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+        detail: "the request body is not valid for this operation".into(),
+        errors: vec![FieldError { field: "body".into(), message: e.to_string() }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Thing {
+        #[allow(dead_code)]
+        name: String,
+    }
+
+    #[test]
+    fn strict_json_parsing() {
+        let ct = Some("application/json; charset=utf-8");
+        assert!(parse_json::<Thing>(ct, br#"{"name":"a"}"#).is_ok());
+        let unknown = parse_json::<Thing>(ct, br#"{"name":"a","tenant_id":"other"}"#);
+        assert!(matches!(unknown, Err(ApiError::BadRequest { .. })));
+        assert_eq!(parse_json::<Thing>(Some("text/plain"), b"{}").err(), Some(ApiError::UnsupportedMediaType));
+        let big = vec![b' '; MAX_BODY_BYTES + 1];
+        assert_eq!(parse_json::<Thing>(ct, &big).err(), Some(ApiError::PayloadTooLarge));
+    }
+
+    #[test]
+    fn problems_hide_internal_reasons() {
+        let p = ApiError::Unavailable("audit table missing".into()).problem(None);
+        assert_eq!(p.status, 503);
+        assert!(p.detail.is_none());
+    }
+}

@@ -1,0 +1,141 @@
+//! One request's context: the caller, where the request came from, the tenant's store, and
+//! the one policy engine. Handlers authorize and commit through it, so every write carries
+//! its audit record and every denial leaves one.
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::actions::Action;
+use crate::audit::{diff, AuditRecord, Outcome};
+use crate::authz::{PolicyEngine, Resource};
+use crate::caller::Caller;
+use crate::cursor::CursorKey;
+use crate::ids::{AuditId, IdSource};
+use crate::keys;
+use crate::problem::ApiError;
+use crate::store::{Condition, Item, StoreError, TenantStore, Write};
+
+/// Facts about the HTTP request that audit records keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub source_ip: String,
+    pub user_agent: String,
+    pub received_at: OffsetDateTime,
+}
+
+pub struct Ctx<'a, S> {
+    pub store: &'a S,
+    pub caller: &'a Caller,
+    pub meta: &'a RequestMeta,
+    pub policy: &'a PolicyEngine,
+    pub ids: &'a dyn IdSource,
+    pub cursors: &'a CursorKey,
+}
+
+/// How a store failure reaches the caller: nothing is half-done in any case.
+pub fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::ConditionFailed { .. } => {
+            ApiError::Conflict("the record changed or already exists; reload and retry".into())
+        }
+        StoreError::AccessDenied(_) => ApiError::Forbidden,
+        StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
+    }
+}
+
+impl<S: TenantStore> Ctx<'_, S> {
+    pub fn now(&self) -> OffsetDateTime {
+        self.meta.received_at
+    }
+
+    pub fn record(
+        &self,
+        action: Action,
+        resource: &str,
+        outcome: Outcome,
+        reason: Option<String>,
+        before: Option<&Value>,
+        after: Option<&Value>,
+    ) -> AuditRecord {
+        AuditRecord {
+            id: AuditId::new(self.ids.ulid()),
+            tenant_id: self.caller.tenant.to_string(),
+            at: self.meta.received_at,
+            actor_user: self.caller.user.to_string(),
+            actor_role: self.caller.role.to_string(),
+            actor_name: self.caller.username.clone(),
+            action: action.audit_name().into(),
+            resource: resource.into(),
+            request_id: self.meta.request_id.clone(),
+            source_ip: self.meta.source_ip.clone(),
+            user_agent: self.meta.user_agent.clone(),
+            outcome,
+            reason,
+            changes: diff(before, after),
+        }
+    }
+
+    /// Ask the policy engine. A denial is recorded (fail closed: if the record cannot be
+    /// written the answer is 503, still a refusal) and answered with 403.
+    pub async fn authorize(&self, action: Action, resource: &Resource) -> Result<(), ApiError> {
+        match self.policy.decide(self.caller, action, resource) {
+            Ok(()) => Ok(()),
+            Err(denied) => {
+                let record = self.record(
+                    action,
+                    &resource.audit_name(),
+                    Outcome::Denied,
+                    Some(denied.reason),
+                    None,
+                    None,
+                );
+                self.store.append_audit(&record).await.map_err(store_error)?;
+                Err(ApiError::Forbidden)
+            }
+        }
+    }
+
+    /// Commit writes with their audit record in one transaction.
+    pub async fn commit(
+        &self,
+        action: Action,
+        resource: &str,
+        writes: Vec<Write>,
+        before: Option<&Value>,
+        after: Option<&Value>,
+    ) -> Result<(), StoreError> {
+        let record = self.record(action, resource, Outcome::Success, None, before, after);
+        self.store.commit(writes, &record).await
+    }
+
+    /// Record the first request of a sign-in session once (a marker item makes it idempotent
+    /// across containers).
+    pub async fn record_sign_in(&self) -> Result<(), ApiError> {
+        let Some(sign_in_id) = &self.caller.sign_in_id else {
+            return Ok(());
+        };
+        let marker = Write::Put {
+            key: keys::sign_in(&self.caller.tenant, sign_in_id),
+            index: None,
+            item: Item::new(),
+            condition: Condition::NotExists,
+        };
+        let resource = format!("user/{}", self.caller.user);
+        match self.commit(Action::SignIn, &resource, vec![marker], None, None).await {
+            Ok(()) | Err(StoreError::ConditionFailed { index: 0 }) => Ok(()),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}
+
+impl<S> Ctx<'_, S> {
+    /// Where a list continues, from the client's opaque cursor for the list `scope`.
+    pub fn start_after(&self, scope: &str, cursor: Option<&str>) -> Result<Option<crate::store::PageKey>, ApiError> {
+        cursor.map(|c| self.cursors.decode(scope, c)).transpose()
+    }
+
+    /// The opaque cursor for the page after this one.
+    pub fn next_cursor(&self, scope: &str, next: Option<&crate::store::PageKey>) -> Option<String> {
+        next.map(|k| self.cursors.encode(scope, k))
+    }
+}

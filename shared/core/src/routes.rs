@@ -1,0 +1,311 @@
+//! The API's routes, in one list: the local gateway, the OpenAPI document and the template
+//! check all read this, so a route cannot exist in one place and not the others.
+use schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{json, Map, Value};
+
+use crate::actions::Action;
+use crate::audit::AuditRecord;
+use crate::customer::{Customer, CustomerPatch, NewCustomer};
+use crate::intake::IntakeInput;
+use crate::problem::Problem;
+use crate::user::{Me, UserProfile};
+
+/// The schema of a request or response body.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
+
+pub struct Route {
+    /// Logical id of the function in `template.yaml`.
+    pub function: &'static str,
+    /// Folder under `functions/`.
+    pub crate_dir: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub action: Option<Action>,
+    /// Behind the Cognito JWT authorizer.
+    pub authenticated: bool,
+    pub summary: &'static str,
+    pub request: Option<SchemaFn>,
+    pub success_status: u16,
+    pub response: SchemaFn,
+    pub query: &'static [(&'static str, &'static str)],
+}
+
+fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<T>()
+}
+
+/// A page of items with an opaque cursor to the next page.
+#[derive(serde::Serialize, JsonSchema)]
+pub struct PageOf<T> {
+    pub items: Vec<T>,
+    /// Pass back as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// What `POST /intake` answers.
+#[derive(serde::Serialize, JsonSchema)]
+pub struct IntakeResult {
+    pub lead: crate::intake::Lead,
+    pub customer: Customer,
+    /// True when the contact matched an existing customer by phone or email.
+    pub matched_existing_customer: bool,
+    pub follow_up: crate::intake::Task,
+}
+
+const PAGING: &[(&str, &str)] = &[
+    ("limit", "Items per page, 1 to 100 (default 25)."),
+    ("cursor", "The next_cursor of the previous page."),
+];
+
+pub const ROUTES: &[Route] = &[
+    Route {
+        function: "GetMeFunction",
+        crate_dir: "get-me",
+        method: "GET",
+        path: "/me",
+        action: Some(Action::GetMe),
+        authenticated: true,
+        summary: "Who am I: user, role and tenant.",
+        request: None,
+        success_status: 200,
+        response: schema::<Me>,
+        query: &[],
+    },
+    Route {
+        function: "ListUsersFunction",
+        crate_dir: "list-users",
+        method: "GET",
+        path: "/users",
+        action: Some(Action::ListUsers),
+        authenticated: true,
+        summary: "Users of the caller's tenant (owner, admin).",
+        request: None,
+        success_status: 200,
+        response: schema::<PageOf<UserProfile>>,
+        query: PAGING,
+    },
+    Route {
+        function: "IntakeFunction",
+        crate_dir: "intake",
+        method: "POST",
+        path: "/intake",
+        action: Some(Action::Intake),
+        authenticated: true,
+        summary: "Record a lead from a call, form or campaign; creates or matches the customer and a follow-up task.",
+        request: Some(schema::<IntakeInput>),
+        success_status: 201,
+        response: schema::<IntakeResult>,
+        query: &[],
+    },
+    Route {
+        function: "CreateCustomerFunction",
+        crate_dir: "create-customer",
+        method: "POST",
+        path: "/customers",
+        action: Some(Action::CreateCustomer),
+        authenticated: true,
+        summary: "Create a customer with contact points and service locations.",
+        request: Some(schema::<NewCustomer>),
+        success_status: 201,
+        response: schema::<Customer>,
+        query: &[],
+    },
+    Route {
+        function: "ListCustomersFunction",
+        crate_dir: "list-customers",
+        method: "GET",
+        path: "/customers",
+        action: Some(Action::ListCustomers),
+        authenticated: true,
+        summary: "Customers by name, paged (not for technicians).",
+        request: None,
+        success_status: 200,
+        response: schema::<PageOf<Customer>>,
+        query: PAGING,
+    },
+    Route {
+        function: "GetCustomerFunction",
+        crate_dir: "get-customer",
+        method: "GET",
+        path: "/customers/{id}",
+        action: Some(Action::GetCustomer),
+        authenticated: true,
+        summary: "One customer (technicians: only customers with work assigned to them).",
+        request: None,
+        success_status: 200,
+        response: schema::<Customer>,
+        query: &[],
+    },
+    Route {
+        function: "UpdateCustomerFunction",
+        crate_dir: "update-customer",
+        method: "PATCH",
+        path: "/customers/{id}",
+        action: Some(Action::UpdateCustomer),
+        authenticated: true,
+        summary: "Change a customer; lists replace the stored lists.",
+        request: Some(schema::<CustomerPatch>),
+        success_status: 200,
+        response: schema::<Customer>,
+        query: &[],
+    },
+    Route {
+        function: "ListAuditFunction",
+        crate_dir: "list-audit",
+        method: "GET",
+        path: "/audit",
+        action: Some(Action::ListAudit),
+        authenticated: true,
+        summary: "The tenant's audit trail, newest first (owner, admin).",
+        request: None,
+        success_status: 200,
+        response: schema::<PageOf<AuditRecord>>,
+        query: PAGING,
+    },
+    Route {
+        function: "GetOpenApiFunction",
+        crate_dir: "get-openapi",
+        method: "GET",
+        path: "/openapi.json",
+        action: None,
+        authenticated: false,
+        summary: "This document.",
+        request: None,
+        success_status: 200,
+        response: |_| schemars::json_schema!({ "type": "object" }),
+        query: &[],
+    },
+];
+
+/// Find the route for a method and a concrete path, with its path parameters.
+pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, Map<String, Value>)> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    ROUTES.iter().find_map(|r| {
+        if !r.method.eq_ignore_ascii_case(method) {
+            return None;
+        }
+        let pattern: Vec<&str> = r.path.split('/').collect();
+        if pattern.len() != segments.len() {
+            return None;
+        }
+        let mut params = Map::new();
+        for (p, s) in pattern.iter().zip(&segments) {
+            match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) if !s.is_empty() => {
+                    params.insert(name.to_owned(), Value::String((*s).to_owned()));
+                }
+                Some(_) => return None,
+                None if p == s => {}
+                None => return None,
+            }
+        }
+        Some((r, params))
+    })
+}
+
+/// True when some route serves this path with another method (405 rather than 404).
+pub fn path_exists(path: &str) -> bool {
+    ["GET", "POST", "PATCH", "PUT", "DELETE"].iter().any(|m| match_route(m, path).is_some())
+}
+
+/// The OpenAPI 3.1 document, generated from the route list and the Rust types.
+pub fn openapi() -> Value {
+    let mut settings = schemars::generate::SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    let mut generator = settings.into_generator();
+    let problem = generator.subschema_for::<Problem>();
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let mut responses = Map::new();
+        responses.insert(
+            r.success_status.to_string(),
+            json!({ "description": "Success", "content": { "application/json": { "schema": (r.response)(&mut generator) } } }),
+        );
+        let errors: &[(&str, &str)] = if r.authenticated {
+            &[
+                ("400", "Invalid request"),
+                ("401", "Missing or invalid access token"),
+                ("403", "Not allowed for this role"),
+                ("404", "Not found"),
+                ("409", "Conflict"),
+                ("503", "Could not record the change; nothing was changed"),
+            ]
+        } else {
+            &[("404", "Not found")]
+        };
+        for (code, text) in errors {
+            responses.insert(
+                (*code).into(),
+                json!({ "description": text, "content": { "application/problem+json": { "schema": problem } } }),
+            );
+        }
+        let mut op = json!({
+            "operationId": r.function.trim_end_matches("Function"),
+            "summary": r.summary,
+            "responses": responses,
+        });
+        let mut params: Vec<Value> = r
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .collect();
+        params.extend(r.query.iter().map(|(name, description)| {
+            json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })
+        }));
+        if !params.is_empty() {
+            op["parameters"] = Value::Array(params);
+        }
+        if let Some(request) = r.request {
+            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": request(&mut generator) } } });
+        }
+        op["security"] = if r.authenticated { json!([{ "cognito": [] }]) } else { json!([]) };
+        let entry = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));
+        entry[r.method.to_lowercase()] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Fieldvault API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The operating record for trades shops. Every route but this document needs a Cognito access token."
+        },
+        "paths": paths,
+        "components": {
+            "schemas": generator.definitions().clone(),
+            "securitySchemes": {
+                "cognito": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "Cognito access token" }
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_match_with_parameters() {
+        let (r, params) = match_route("GET", "/customers/01ABC").expect("route");
+        assert_eq!(r.function, "GetCustomerFunction");
+        assert_eq!(params["id"], "01ABC");
+        assert!(match_route("DELETE", "/customers/01ABC").is_none());
+        assert!(path_exists("/customers/01ABC"));
+        assert!(match_route("GET", "/customers/").is_some_and(|(r, _)| r.path == "/customers"));
+        assert!(match_route("GET", "/nope").is_none());
+    }
+
+    #[test]
+    fn openapi_lists_every_route_with_resolvable_refs() {
+        let doc = openapi();
+        for r in ROUTES {
+            assert!(doc["paths"][r.path][r.method.to_lowercase()].is_object(), "{} {}", r.method, r.path);
+        }
+        let text = doc.to_string();
+        for (i, _) in text.match_indices("#/components/schemas/") {
+            let rest = &text[i + "#/components/schemas/".len()..];
+            let name: String = rest.chars().take_while(|c| *c != '"').collect();
+            assert!(doc["components"]["schemas"][&name].is_object(), "dangling ref {name}");
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! The port between domain logic and storage. Pure: items are JSON objects; the DynamoDB
+//! adapter maps them to attribute values. A unit test can implement it in memory.
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use serde_json::{Map, Value};
+
+use crate::audit::AuditRecord;
+use crate::keys::{IndexKey, Key};
+
+pub type Item = Map<String, Value>;
+
+/// A condition on a write, checked atomically with it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    None,
+    /// Create only: fails if the item exists.
+    NotExists,
+    /// Optimistic concurrency: the stored `version` must equal this.
+    VersionIs(u64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Write {
+    Put {
+        key: Key,
+        index: Option<IndexKey>,
+        item: Item,
+        condition: Condition,
+    },
+    Delete {
+        key: Key,
+        condition: Condition,
+    },
+}
+
+/// Where a list continues: the store's last evaluated key (strings only).
+pub type PageKey = BTreeMap<String, String>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListQuery {
+    /// Query the list index (true) or the table (false).
+    pub index: bool,
+    pub partition: String,
+    pub limit: u32,
+    pub start: Option<PageKey>,
+    pub newest_first: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Page {
+    pub items: Vec<Item>,
+    pub next: Option<PageKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    /// A condition failed; `index` is the write's position (the audit record comes last).
+    #[error("condition failed on write {index}")]
+    ConditionFailed { index: usize },
+    /// The data layer (IAM, or the local policy guard) refused the request.
+    #[error("access denied by the data layer: {0}")]
+    AccessDenied(String),
+    /// Anything else: throttling, network, a missing table. The change did not happen.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Tenant-scoped storage. Every implementation is bound to one tenant session.
+pub trait TenantStore: Send + Sync {
+    fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Item>, StoreError>> + Send;
+    fn list(&self, query: &ListQuery) -> impl Future<Output = Result<Page, StoreError>> + Send;
+    /// Apply every write and the audit record in one transaction: all or nothing.
+    fn commit(
+        &self,
+        writes: Vec<Write>,
+        audit: &AuditRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Append an audit record on its own (denials, reads of protected data, sign-ins).
+    fn append_audit(&self, audit: &AuditRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Read a page of the tenant's audit trail, newest first.
+    fn audit_page(
+        &self,
+        limit: u32,
+        start: Option<PageKey>,
+    ) -> impl Future<Output = Result<Page, StoreError>> + Send;
+}
