@@ -1,1 +1,116 @@
-fn main() {}
+//! `fieldvault-local`: the local stack's control program.
+//!
+//! - `up [--port N] [--stack-name NAME] [--env-out FILE] [--demo]`: provision every resource
+//!   from template.yaml on the emulators, optionally onboard a demo tenant with one user per
+//!   role, write the environment to FILE, and serve the API on 127.0.0.1 until stopped.
+//! - `token USERNAME PASSWORD`: sign in (local admin auth flow) and print an access token.
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use fieldvault_aws::onboarding::{onboard_tenant, NewUser};
+use fieldvault_aws::App;
+use fieldvault_core::caller::Role;
+use fieldvault_core::ids::TenantId;
+use fieldvault_core::template::Template;
+use fieldvault_tools::gateway::Gateway;
+use fieldvault_tools::jwt::JwtVerifier;
+use fieldvault_tools::provision::{provision, BoxError};
+
+const DEMO_TENANT: &str = "demo-shop";
+const DEMO_PASSWORD: &str = "Demo-password-1!";
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+#[tokio::main]
+async fn main() {
+    fieldvault_aws::app::init_tracing();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("up") => up(&args[1..]).await,
+        Some("token") => token(&args[1..]).await,
+        _ => Err("usage: fieldvault-local up [--port N] [--stack-name NAME] [--env-out FILE] [--demo] | token USERNAME PASSWORD".into()),
+    };
+    if let Err(e) = result {
+        eprintln!("fieldvault-local: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn up(args: &[String]) -> Result<(), BoxError> {
+    let port: u16 = flag(args, "--port").map(|p| p.parse()).transpose()?.unwrap_or(0);
+    let stack_name = flag(args, "--stack-name").unwrap_or_else(|| "fieldvault-local".into());
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let stack = provision(&sdk, &stack_name).await?;
+    let app: &'static App = Box::leak(Box::new(App::new(sdk.clone(), stack.settings(true)?)?));
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let verifier = JwtVerifier::new(stack.issuer.clone(), vec![stack.client_id.clone()], stack.jwks_url.clone());
+    let gateway = Arc::new(Gateway::from_template(app, &Template::embedded()?, verifier)?);
+
+    let demo = args.iter().any(|a| a == "--demo");
+    if demo {
+        let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+        let users: Vec<NewUser> = Role::ALL
+            .iter()
+            .map(|r| NewUser {
+                email: format!("{r}@demo.fieldvault.test"),
+                name: format!("Demo {r}"),
+                role: *r,
+                password: Some(DEMO_PASSWORD.into()),
+            })
+            .collect();
+        let tenant = TenantId::parse(DEMO_TENANT)?;
+        onboard_tenant(&cognito, &stack.user_pool_id, &app.sessions, &tenant, "Demo Heating & Plumbing", &users, "fieldvault-local").await?;
+    }
+
+    let mut env: Vec<(&str, String)> = stack.env();
+    env.push(("FV_API_URL", url.clone()));
+    if let Some(path) = flag(args, "--env-out") {
+        let text: String = env.iter().map(|(k, v)| format!("export {k}='{v}'\n")).collect();
+        let tmp = format!("{path}.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &path)?; // appears whole or not at all: readers poll for it
+    }
+    println!("Fieldvault API on {url} ({} routes from template.yaml)", gateway.route_count());
+    if demo {
+        println!("\nDemo tenant '{DEMO_TENANT}', password for every user: {DEMO_PASSWORD}");
+        for r in Role::ALL {
+            println!("  {:<11} {r}@demo.fieldvault.test", r.as_str());
+        }
+        println!("\nTry it:");
+        println!("  TOKEN=$(infra/local/token.sh owner@demo.fieldvault.test '{DEMO_PASSWORD}')");
+        println!("  curl -s -H \"Authorization: Bearer $TOKEN\" {url}/me");
+        println!("  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\");
+        println!("       -d '{{\"source\":\"call\",\"contact\":{{\"name\":\"Pat Doe\",\"phone\":\"555-010-0199\"}},\"notes\":\"No heat\"}}' {url}/intake");
+        println!("  curl -s {url}/openapi.json");
+    }
+    println!("\nPress Ctrl-C to stop.");
+    gateway.serve(listener).await?;
+    Ok(())
+}
+
+async fn token(args: &[String]) -> Result<(), BoxError> {
+    let (Some(username), Some(password)) = (args.first(), args.get(1)) else {
+        return Err("usage: fieldvault-local token USERNAME PASSWORD".into());
+    };
+    let pool = std::env::var("FV_USER_POOL_ID")?;
+    let client = std::env::var("FV_USER_POOL_CLIENT_ID")?;
+    let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+    let out = cognito
+        .admin_initiate_auth()
+        .user_pool_id(pool)
+        .client_id(client)
+        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::AdminUserPasswordAuth)
+        .auth_parameters("USERNAME", username)
+        .auth_parameters("PASSWORD", password)
+        .send()
+        .await
+        .map_err(|e| format!("sign-in failed: {}", aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(e)))?;
+    let token = out.authentication_result.and_then(|r| r.access_token).ok_or("no access token (is a challenge pending?)")?;
+    println!("{token}");
+    Ok(())
+}

@@ -41,16 +41,7 @@ impl App {
     }
 
     pub fn new(base: SdkConfig, settings: Settings) -> Result<App, BoxError> {
-        let guard = if settings.local {
-            let names = LocalNames {
-                region: settings.region.clone(),
-                stack_name: std::env::var("FV_STACK_NAME").unwrap_or_else(|_| "fieldvault-local".into()),
-                kms_key_id: std::env::var("FV_KMS_KEY_ID").unwrap_or_default(),
-            };
-            Some(Arc::new(PolicyGuard::from_template(&Template::embedded()?, &names)?))
-        } else {
-            None
-        };
+        let guard = local_guard(&settings)?;
         Ok(App {
             sessions: SessionFactory::new(base, settings, guard),
             policy: PolicyEngine::load()?,
@@ -97,6 +88,19 @@ impl App {
             cursors: &self.sessions.settings().cursor_key,
         }
     }
+}
+
+/// In local mode, the policy guard every tenant session's clients go through.
+pub fn local_guard(settings: &Settings) -> Result<Option<Arc<PolicyGuard>>, BoxError> {
+    if !settings.local {
+        return Ok(None);
+    }
+    let names = LocalNames {
+        region: settings.region.clone(),
+        stack_name: settings.stack_name.clone(),
+        kms_key_id: settings.kms_key_id.clone(),
+    };
+    Ok(Some(Arc::new(PolicyGuard::from_template(&Template::embedded()?, &names)?)))
 }
 
 /// One authenticated request.

@@ -14,6 +14,9 @@ pub struct Settings {
     pub region: String,
     /// Local emulators are in use: every tenant session's clients go through the policy guard.
     pub local: bool,
+    /// The stack's name and data key, which the local guard needs to resolve the template.
+    pub stack_name: String,
+    pub kms_key_id: String,
 }
 
 fn var(name: &str) -> Result<String, SettingsError> {
@@ -35,6 +38,8 @@ impl Settings {
             cursor_key,
             region: var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
             local: std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok_and(|v| !v.is_empty()),
+            stack_name: var("FV_STACK_NAME").unwrap_or_else(|_| "fieldvault".into()),
+            kms_key_id: var("FV_KMS_KEY_ID").unwrap_or_default(),
         })
     }
 }

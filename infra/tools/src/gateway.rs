@@ -1,0 +1,258 @@
+//! The local API gateway: serves every route `template.yaml` declares, authorizes with the
+//! Cognito JWT verifier, builds a real API Gateway HTTP API (v2) event with string claims, and
+//! calls the same handler the function's Lambda binary runs.
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use fieldvault_aws::app::with_headers;
+use fieldvault_aws::App;
+use fieldvault_core::problem::{ApiError, PROBLEM_CONTENT_TYPE};
+use fieldvault_core::template::Template;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Map, Value};
+use tokio::net::TcpListener;
+
+use crate::jwt::{stringify_claims, JwtVerifier};
+use crate::registry::{handler_for, Handler};
+
+/// API Gateway's own payload limit.
+const MAX_PAYLOAD: usize = 10 * 1024 * 1024;
+
+struct Route {
+    method: String,
+    path: String,
+    segments: Vec<String>,
+    authenticated: bool,
+    handler: Handler,
+}
+
+pub struct Gateway {
+    app: &'static App,
+    routes: Vec<Route>,
+    verifier: JwtVerifier,
+}
+
+impl Gateway {
+    /// One route per HttpApi event in the template; a function without a handler is an error.
+    pub fn from_template(app: &'static App, template: &Template, verifier: JwtVerifier) -> Result<Gateway, String> {
+        let mut routes = Vec::new();
+        for (function, method, path, authenticated) in template.http_routes() {
+            let handler = handler_for(&function).ok_or_else(|| format!("{function} in template.yaml has no handler in the local gateway"))?;
+            routes.push(Route {
+                segments: path.split('/').map(str::to_owned).collect(),
+                method,
+                path,
+                authenticated,
+                handler,
+            });
+        }
+        Ok(Gateway { app, routes, verifier })
+    }
+
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+
+    fn find(&self, method: &str, path: &str) -> Result<(&Route, Map<String, Value>), ApiError> {
+        let segments: Vec<&str> = path.split('/').collect();
+        let mut path_matched = false;
+        for r in &self.routes {
+            if r.segments.len() != segments.len() {
+                continue;
+            }
+            let mut params = Map::new();
+            let ok = r.segments.iter().zip(&segments).all(|(p, s)| match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) => {
+                    params.insert(name.to_owned(), Value::String(percent_decode(s)));
+                    !s.is_empty()
+                }
+                None => p == s,
+            });
+            if ok {
+                path_matched = true;
+                if r.method == method {
+                    return Ok((r, params));
+                }
+            }
+        }
+        Err(if path_matched { ApiError::MethodNotAllowed } else { ApiError::NotFound })
+    }
+
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        loop {
+            let (stream, peer) = listener.accept().await?;
+            let gateway = self.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let gateway = gateway.clone();
+                    async move { Ok::<_, Infallible>(gateway.handle(req, peer).await) }
+                });
+                if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                    tracing::debug!(error = %e, "connection closed");
+                }
+            });
+        }
+    }
+
+    async fn handle(&self, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+        let (parts, body) = req.into_parts();
+        let path = parts.uri.path().to_owned();
+        let problem = |e: ApiError| {
+            let p = e.problem(Some(&path));
+            to_hyper(with_headers(p.status, PROBLEM_CONTENT_TYPE, serde_json::to_string(&p).unwrap_or_default()))
+        };
+        let (route, params) = match self.find(parts.method.as_str(), &path) {
+            Ok(found) => found,
+            Err(e) => return problem(e),
+        };
+        let claims = if route.authenticated {
+            let auth = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            match self.verifier.verify(auth).await {
+                Ok(c) => Some(stringify_claims(&c)),
+                Err(e) => {
+                    tracing::info!(error = %e, "token refused by the authorizer");
+                    return problem(ApiError::Unauthenticated("a valid access token is required".into()));
+                }
+            }
+        } else {
+            None
+        };
+        let bytes = match Limited::new(body, MAX_PAYLOAD).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return problem(ApiError::PayloadTooLarge),
+        };
+        let event = event_json(&parts, &route.method, &route.path, params, claims, &bytes, peer);
+        let request = match lambda_http::request::from_str(&event.to_string()) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "could not build the Lambda event");
+                return problem(ApiError::Internal);
+            }
+        };
+        to_hyper((route.handler)(self.app, request).await)
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The API Gateway HTTP API payload format 2.0 event.
+fn event_json(
+    parts: &http::request::Parts,
+    method: &str,
+    route_path: &str,
+    params: Map<String, Value>,
+    claims: Option<Map<String, Value>>,
+    body: &[u8],
+    peer: SocketAddr,
+) -> Value {
+    let mut headers = Map::new();
+    let mut cookies = Vec::new();
+    for (name, value) in &parts.headers {
+        let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        if name == http::header::COOKIE {
+            cookies.extend(v.split(';').map(|c| Value::String(c.trim().to_owned())));
+            continue;
+        }
+        let entry = headers.entry(name.as_str().to_owned()).or_insert_with(|| Value::String(String::new()));
+        *entry = match entry.as_str() {
+            Some("") => Value::String(v),
+            Some(prev) => Value::String(format!("{prev},{v}")),
+            None => Value::String(v),
+        };
+    }
+    let raw_query = parts.uri.query().unwrap_or_default().to_owned();
+    let mut query = Map::new();
+    if let Ok(url) = reqwest::Url::parse(&format!("http://local/?{raw_query}")) {
+        for (k, v) in url.query_pairs() {
+            let entry = query.entry(k.into_owned()).or_insert_with(|| Value::String(String::new()));
+            *entry = match entry.as_str() {
+                Some("") => Value::String(v.into_owned()),
+                Some(prev) => Value::String(format!("{prev},{v}")),
+                None => Value::String(v.into_owned()),
+            };
+        }
+    }
+    let (body, encoded) = match std::str::from_utf8(body) {
+        Ok(text) => (text.to_owned(), false),
+        Err(_) => {
+            use base64::Engine;
+            (base64::engine::general_purpose::STANDARD.encode(body), true)
+        }
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let route_key = format!("{method} {route_path}");
+    let user_agent = parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let mut context = json!({
+        "accountId": fieldvault_aws::guard::LOCAL_ACCOUNT,
+        "apiId": "local",
+        "domainName": parts.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1"),
+        "domainPrefix": "local",
+        "http": {
+            "method": method,
+            "path": parts.uri.path(),
+            "protocol": "HTTP/1.1",
+            "sourceIp": peer.ip().to_string(),
+            "userAgent": user_agent,
+        },
+        "requestId": ulid::Ulid::new().to_string(),
+        "routeKey": route_key,
+        "stage": "$default",
+        "time": now.format(&time::format_description::well_known::Rfc2822).unwrap_or_default(),
+        "timeEpoch": (now.unix_timestamp_nanos() / 1_000_000) as i64,
+    });
+    if let Some(claims) = claims {
+        context["authorizer"] = json!({ "jwt": { "claims": claims, "scopes": null } });
+    }
+    let mut event = json!({
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": parts.uri.path(),
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": context,
+        "isBase64Encoded": encoded,
+    });
+    if !cookies.is_empty() {
+        event["cookies"] = Value::Array(cookies);
+    }
+    if !query.is_empty() {
+        event["queryStringParameters"] = Value::Object(query);
+    }
+    if !params.is_empty() {
+        event["pathParameters"] = Value::Object(params);
+    }
+    if !body.is_empty() {
+        event["body"] = Value::String(body);
+    }
+    event
+}
+
+fn to_hyper(resp: lambda_http::Response<lambda_http::Body>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = resp.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Bytes::new(),
+        lambda_http::Body::Text(t) => Bytes::from(t),
+        lambda_http::Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}

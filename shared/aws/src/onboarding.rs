@@ -1,0 +1,164 @@
+//! Platform onboarding (an operator action, never self-signup): a tenant, its Cognito group,
+//! and its first users. Tenancy is set only here, server-side: the tenant group and
+//! `custom:tenant_id` are written with admin APIs no app client can call.
+use aws_sdk_cognitoidentityprovider::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
+use aws_sdk_cognitoidentityprovider::Client as Cognito;
+use fieldvault_core::audit::{diff, AuditRecord, Outcome};
+use fieldvault_core::caller::{tenant_group_name, Role};
+use fieldvault_core::ids::{AuditId, IdSource, SystemIds, TenantId, UserId};
+use fieldvault_core::store::{StoreError, TenantStore};
+use fieldvault_core::user::{Tenant, UserProfile, UserStatus};
+use time::OffsetDateTime;
+
+use crate::session::SessionFactory;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OnboardError {
+    #[error("cognito: {0}")]
+    Cognito(String),
+    #[error("tenant session: {0}")]
+    Session(String),
+    #[error("the tenant already exists")]
+    TenantExists,
+    #[error("store: {0}")]
+    Store(StoreError),
+}
+
+/// A user to create in the tenant.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// A permanent password (demo and tests); `None` lets Cognito send an invitation.
+    pub password: Option<String>,
+}
+
+fn cognito_err<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    e: aws_sdk_cognitoidentityprovider::error::SdkError<E>,
+) -> OnboardError {
+    OnboardError::Cognito(format!("{}", DisplayErrorContext(e)))
+}
+
+/// Create the Cognito user (or find it), put it in its tenant and role groups, return its `sub`.
+pub async fn create_cognito_user(cognito: &Cognito, pool_id: &str, tenant: &TenantId, user: &NewUser) -> Result<UserId, OnboardError> {
+    let attr = |n: &str, v: &str| AttributeType::builder().name(n).value(v).build().map_err(|e| OnboardError::Cognito(e.to_string()));
+    let mut create = cognito
+        .admin_create_user()
+        .user_pool_id(pool_id)
+        .username(&user.email)
+        .user_attributes(attr("email", &user.email)?)
+        .user_attributes(attr("email_verified", "true")?)
+        .user_attributes(attr("custom:tenant_id", tenant.as_str())?);
+    if user.password.is_some() {
+        create = create.message_action(MessageActionType::Suppress);
+    }
+    let created = create.send().await.map_err(cognito_err)?;
+    if let Some(password) = &user.password {
+        cognito
+            .admin_set_user_password()
+            .user_pool_id(pool_id)
+            .username(&user.email)
+            .password(password)
+            .permanent(true)
+            .send()
+            .await
+            .map_err(cognito_err)?;
+    }
+    for group in [tenant_group_name(tenant), user.role.group_name().to_owned()] {
+        cognito
+            .admin_add_user_to_group()
+            .user_pool_id(pool_id)
+            .username(&user.email)
+            .group_name(group)
+            .send()
+            .await
+            .map_err(cognito_err)?;
+    }
+    let sub = created
+        .user
+        .and_then(|u| u.attributes.unwrap_or_default().into_iter().find(|a| a.name == "sub"))
+        .and_then(|a| a.value);
+    let sub = match sub {
+        Some(s) => s,
+        None => {
+            let got = cognito.admin_get_user().user_pool_id(pool_id).username(&user.email).send().await.map_err(cognito_err)?;
+            got.user_attributes()
+                .iter()
+                .find(|a| a.name == "sub")
+                .and_then(|a| a.value.clone())
+                .ok_or_else(|| OnboardError::Cognito("user has no sub".into()))?
+        }
+    };
+    UserId::parse(&sub).map_err(|e| OnboardError::Cognito(e.to_string()))
+}
+
+/// Onboard a tenant with its first users. The tenant and user records are written in one
+/// transaction with their audit record, through the new tenant's own session.
+pub async fn onboard_tenant(
+    cognito: &Cognito,
+    pool_id: &str,
+    sessions: &SessionFactory,
+    tenant: &TenantId,
+    name: &str,
+    users: &[NewUser],
+    operator: &str,
+) -> Result<Vec<UserProfile>, OnboardError> {
+    match cognito
+        .create_group()
+        .user_pool_id(pool_id)
+        .group_name(tenant_group_name(tenant))
+        .description(format!("Members of tenant {tenant}"))
+        .send()
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.code() == Some("GroupExistsException") => return Err(OnboardError::TenantExists),
+        Err(e) => return Err(cognito_err(e)),
+    }
+    let now = OffsetDateTime::now_utc();
+    let mut profiles = Vec::new();
+    for u in users {
+        let user_id = create_cognito_user(cognito, pool_id, tenant, u).await?;
+        profiles.push(UserProfile {
+            user_id,
+            tenant_id: tenant.clone(),
+            email: u.email.to_lowercase(),
+            name: u.name.clone(),
+            role: u.role,
+            status: UserStatus::Active,
+            created_at: now,
+        });
+    }
+    let record = Tenant { tenant_id: tenant.clone(), name: name.to_owned(), created_at: now };
+    let mut writes = vec![record.write()];
+    writes.extend(profiles.iter().map(UserProfile::write));
+    let after = serde_json::json!({ "tenant": record, "users": profiles });
+    let operator_id = UserId::parse("platform-operator").map_err(|e| OnboardError::Session(e.to_string()))?;
+    let audit = AuditRecord {
+        id: AuditId::new(SystemIds.ulid()),
+        tenant_id: tenant.to_string(),
+        at: now,
+        actor_user: operator_id.to_string(),
+        actor_role: "platform-operator".into(),
+        actor_name: operator.to_owned(),
+        action: "tenant.onboard".into(),
+        resource: format!("tenant/{tenant}"),
+        request_id: ulid::Ulid::new().to_string(),
+        source_ip: String::new(),
+        user_agent: "fieldvault-ops".into(),
+        outcome: Outcome::Success,
+        reason: None,
+        changes: diff(None, Some(&after)),
+    };
+    let session = sessions
+        .session(tenant, Role::Owner, &operator_id)
+        .await
+        .map_err(|e| OnboardError::Session(e.to_string()))?;
+    session.store().commit(writes, &audit).await.map_err(|e| match e {
+        StoreError::ConditionFailed { .. } => OnboardError::TenantExists,
+        other => OnboardError::Store(other),
+    })?;
+    Ok(profiles)
+}
