@@ -29,10 +29,11 @@ fv_bg gateway "$root/target/debug/fieldvault-local" up --stack-name fv-test --en
 fv_wait_file "$state/api.env" 120 "$state/gateway.log"
 # shellcheck source=/dev/null
 source "$state/api.env"
-# moto's signing key: only the forged-token tests use it, to sign a token that is valid in
-# every way but its expiry.
-FV_MOTO_JWKS_PRIVATE="$(find "$(fv_venv_dir)" -path '*moto/cognitoidp/resources/jwks-private.json*' | head -n 1)"
-export FV_MOTO_JWKS_PRIVATE
+# Keys for the forged-token tests: moto's signing key (to sign tokens valid in every way but
+# one, such as an expired exp) and a key no JWKS trusts.
+moto_jwks="$(find "$(fv_venv_dir)" -path '*moto/cognitoidp/resources/jwks-private.json*' | head -n 1)"
+"$(fv_venv_dir)/bin/python" "$root/infra/local/test_keys.py" "$moto_jwks" "$state"
+export FV_TEST_KEYS_DIR="$state"
 
 step "tests"
 status=0

@@ -10,26 +10,46 @@ use lambda_http::Request;
 
 fieldvault_aws::handler!(create_customer_http);
 
-async fn create_customer_http<S: TenantStore>(cx: &Ctx<'_, S>, req: &Request) -> Result<Reply, ApiError> {
-    cx.authorize(Action::CreateCustomer, &Resource::Tenant(cx.caller.tenant.clone())).await?;
+async fn create_customer_http<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    req: &Request,
+) -> Result<Reply, ApiError> {
+    cx.authorize(
+        Action::CreateCustomer,
+        &Resource::Tenant(cx.caller.tenant.clone()),
+    )
+    .await?;
     let input: NewCustomer = json_body(req)?;
     Reply::created(&create_customer(cx, &input).await?)
 }
 
 /// Create the customer. A phone or email another customer already has is a 409: contact
 /// points are unique within a tenant so intake can match callers to customers.
-pub async fn create_customer<S: TenantStore>(cx: &Ctx<'_, S>, input: &NewCustomer) -> Result<Customer, ApiError> {
-    cx.authorize(Action::CreateCustomer, &Resource::Tenant(cx.caller.tenant.clone())).await?;
+pub async fn create_customer<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    input: &NewCustomer,
+) -> Result<Customer, ApiError> {
+    cx.authorize(
+        Action::CreateCustomer,
+        &Resource::Tenant(cx.caller.tenant.clone()),
+    )
+    .await?;
     let customer = Customer::create(input, &cx.caller.tenant, &cx.caller.user, cx.now(), cx.ids)?;
     let after = serde_json::to_value(&customer).map_err(|_| ApiError::Internal)?;
     match cx
-        .commit(Action::CreateCustomer, &format!("customer/{}", customer.id), customer.creation_writes(), None, Some(&after))
+        .commit(
+            Action::CreateCustomer,
+            &format!("customer/{}", customer.id),
+            customer.creation_writes(),
+            None,
+            Some(&after),
+        )
         .await
     {
         Ok(()) => Ok(customer),
-        Err(StoreError::ConditionFailed { index }) if index > 0 => {
-            Err(ApiError::Conflict("another customer already has one of these phone numbers or emails".into()))
-        }
+        Err(StoreError::ConditionFailed { index }) if index > 0 => Err(ApiError::Conflict(
+            "another customer already has one of these phone numbers or emails".into(),
+        )),
         Err(e) => Err(store_error(e)),
     }
 }
@@ -53,9 +73,14 @@ mod tests {
     #[tokio::test]
     async fn creates_with_audit_and_refuses_duplicate_contacts() {
         let rig = TestRig::new("acme", Role::Dispatcher);
-        let c = create_customer(&rig.ctx(), &input("5551230000")).await.expect("created");
+        let c = create_customer(&rig.ctx(), &input("5551230000"))
+            .await
+            .expect("created");
         assert_eq!(c.tenant_id.as_str(), "acme");
-        assert_eq!(rig.audit_actions(), vec![("customer.create".to_string(), Outcome::Success)]);
+        assert_eq!(
+            rig.audit_actions(),
+            vec![("customer.create".to_string(), Outcome::Success)]
+        );
         let again = create_customer(&rig.ctx(), &input("(555) 123-0000")).await;
         assert!(matches!(again, Err(ApiError::Conflict(_))));
     }
@@ -64,7 +89,12 @@ mod tests {
     async fn technicians_and_accounting_cannot_create() {
         for role in [Role::Technician, Role::Accounting] {
             let rig = TestRig::new("acme", role);
-            assert_eq!(create_customer(&rig.ctx(), &input("5551230001")).await.err(), Some(ApiError::Forbidden));
+            assert_eq!(
+                create_customer(&rig.ctx(), &input("5551230001"))
+                    .await
+                    .err(),
+                Some(ApiError::Forbidden)
+            );
         }
     }
 

@@ -12,24 +12,44 @@ use lambda_http::Request;
 
 fieldvault_aws::handler!(get_customer_http);
 
-async fn get_customer_http<S: TenantStore>(cx: &Ctx<'_, S>, req: &Request) -> Result<Reply, ApiError> {
+async fn get_customer_http<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    req: &Request,
+) -> Result<Reply, ApiError> {
     let id = path_param(req, "id").unwrap_or_default();
     Reply::ok(&get_customer(cx, &id).await?)
 }
 
 /// Load a customer of the caller's tenant; a malformed or unknown id is a 404 alike.
-pub async fn load_customer<S: TenantStore>(cx: &Ctx<'_, S>, raw_id: &str) -> Result<Customer, ApiError> {
+pub async fn load_customer<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    raw_id: &str,
+) -> Result<Customer, ApiError> {
     let id = CustomerId::parse(raw_id).map_err(|_| ApiError::NotFound)?;
-    let item = cx.store.get(&keys::customer(&cx.caller.tenant, &id)).await.map_err(store_error)?;
-    item.as_ref().and_then(Customer::from_item).ok_or(ApiError::NotFound)
+    let item = cx
+        .store
+        .get(&keys::customer(&cx.caller.tenant, &id))
+        .await
+        .map_err(store_error)?;
+    item.as_ref()
+        .and_then(Customer::from_item)
+        .ok_or(ApiError::NotFound)
 }
 
 pub fn resource(c: &Customer) -> Resource {
-    Resource::Customer { tenant: c.tenant_id.clone(), id: c.id, assigned_technicians: c.assigned_technicians.clone() }
+    Resource::Customer {
+        tenant: c.tenant_id.clone(),
+        id: c.id,
+        assigned_technicians: c.assigned_technicians.clone(),
+    }
 }
 
-pub async fn get_customer<S: TenantStore>(cx: &Ctx<'_, S>, raw_id: &str) -> Result<Customer, ApiError> {
+pub async fn get_customer<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    raw_id: &str,
+) -> Result<Customer, ApiError> {
     let customer = load_customer(cx, raw_id).await?;
-    cx.authorize(Action::GetCustomer, &resource(&customer)).await?;
+    cx.authorize(Action::GetCustomer, &resource(&customer))
+        .await?;
     Ok(customer)
 }

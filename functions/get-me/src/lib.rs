@@ -21,10 +21,30 @@ fn parse<T: serde::de::DeserializeOwned>(item: Option<Item>) -> Option<T> {
 
 pub async fn get_me<S: TenantStore>(cx: &Ctx<'_, S>) -> Result<Me, ApiError> {
     let c = cx.caller;
-    cx.authorize(Action::GetMe, &Resource::User(c.tenant.clone(), c.user.clone())).await?;
-    let profile: Option<UserProfile> = parse(cx.store.get(&keys::user(&c.tenant, &c.user)).await.map_err(store_error)?);
-    let tenant: Option<Tenant> = parse(cx.store.get(&keys::tenant_profile(&c.tenant)).await.map_err(store_error)?);
-    Ok(Me { user_id: c.user.clone(), username: c.username.clone(), role: c.role, tenant, profile })
+    cx.authorize(
+        Action::GetMe,
+        &Resource::User(c.tenant.clone(), c.user.clone()),
+    )
+    .await?;
+    let profile: Option<UserProfile> = parse(
+        cx.store
+            .get(&keys::user(&c.tenant, &c.user))
+            .await
+            .map_err(store_error)?,
+    );
+    let tenant: Option<Tenant> = parse(
+        cx.store
+            .get(&keys::tenant_profile(&c.tenant))
+            .await
+            .map_err(store_error)?,
+    );
+    Ok(Me {
+        user_id: c.user.clone(),
+        username: c.username.clone(),
+        role: c.role,
+        tenant,
+        profile,
+    })
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@ use fieldvault_core::actions::Action;
 use fieldvault_core::authz::Resource;
 use fieldvault_core::customer::{Customer, NewCustomer, ServiceLocationInput};
 use fieldvault_core::ids::{CustomerId, LeadId, TaskId};
-use fieldvault_core::intake::{Intake, IntakeInput, Lead, LeadStatus, Task, TaskKind, TaskStatus, FOLLOW_UP_WITHIN};
+use fieldvault_core::intake::{
+    Intake, IntakeInput, Lead, LeadStatus, Task, TaskKind, TaskStatus, FOLLOW_UP_WITHIN,
+};
 use fieldvault_core::keys;
 use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::{store_error, Ctx};
@@ -16,30 +18,54 @@ use lambda_http::Request;
 fieldvault_aws::handler!(intake_http);
 
 async fn intake_http<S: TenantStore>(cx: &Ctx<'_, S>, req: &Request) -> Result<Reply, ApiError> {
-    cx.authorize(Action::Intake, &Resource::Tenant(cx.caller.tenant.clone())).await?;
+    cx.authorize(Action::Intake, &Resource::Tenant(cx.caller.tenant.clone()))
+        .await?;
     let input: IntakeInput = json_body(req)?;
     Reply::created(&intake(cx, &input).await?)
 }
 
 /// The customer that already owns one of these contact points, phone first.
-async fn find_customer<S: TenantStore>(cx: &Ctx<'_, S>, intake: &Intake) -> Result<Option<Customer>, ApiError> {
+async fn find_customer<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    intake: &Intake,
+) -> Result<Option<Customer>, ApiError> {
     let t = &cx.caller.tenant;
     for p in &intake.contact_points {
-        let Some(lookup) = cx.store.get(&keys::contact_lookup(t, p.kind.as_str(), &p.value)).await.map_err(store_error)? else {
+        let Some(lookup) = cx
+            .store
+            .get(&keys::contact_lookup(t, p.kind.as_str(), &p.value))
+            .await
+            .map_err(store_error)?
+        else {
             continue;
         };
-        let Some(id) = lookup.get("customer_id").and_then(|v| v.as_str()).and_then(|s| CustomerId::parse(s).ok()) else {
+        let Some(id) = lookup
+            .get("customer_id")
+            .and_then(|v| v.as_str())
+            .and_then(|s| CustomerId::parse(s).ok())
+        else {
             continue;
         };
-        if let Some(c) = cx.store.get(&keys::customer(t, &id)).await.map_err(store_error)?.as_ref().and_then(Customer::from_item) {
+        if let Some(c) = cx
+            .store
+            .get(&keys::customer(t, &id))
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .and_then(Customer::from_item)
+        {
             return Ok(Some(c));
         }
     }
     Ok(None)
 }
 
-pub async fn intake<S: TenantStore>(cx: &Ctx<'_, S>, input: &IntakeInput) -> Result<IntakeResult, ApiError> {
-    cx.authorize(Action::Intake, &Resource::Tenant(cx.caller.tenant.clone())).await?;
+pub async fn intake<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    input: &IntakeInput,
+) -> Result<IntakeResult, ApiError> {
+    cx.authorize(Action::Intake, &Resource::Tenant(cx.caller.tenant.clone()))
+        .await?;
     let parsed = Intake::parse(input)?;
     // Two tries: if a concurrent intake created the same customer between our lookup and our
     // write, the contact-lookup condition fails and the second try matches that customer.
@@ -57,11 +83,17 @@ pub async fn intake<S: TenantStore>(cx: &Ctx<'_, S>, input: &IntakeInput) -> Res
                     service_locations: parsed
                         .service_address
                         .iter()
-                        .map(|a| ServiceLocationInput { id: None, label: None, address: a.clone(), access_notes: None })
+                        .map(|a| ServiceLocationInput {
+                            id: None,
+                            label: None,
+                            address: a.clone(),
+                            access_notes: None,
+                        })
                         .collect(),
                     notes: None,
                 };
-                let c = Customer::create(&new, &cx.caller.tenant, &cx.caller.user, cx.now(), cx.ids)?;
+                let c =
+                    Customer::create(&new, &cx.caller.tenant, &cx.caller.user, cx.now(), cx.ids)?;
                 let w = c.creation_writes();
                 (c, w)
             }
@@ -94,13 +126,31 @@ pub async fn intake<S: TenantStore>(cx: &Ctx<'_, S>, input: &IntakeInput) -> Res
             "customer": if matched { serde_json::json!({ "id": customer.id, "matched": true }) } else { serde_json::to_value(&customer).unwrap_or_default() },
             "follow_up": follow_up,
         });
-        match cx.commit(Action::Intake, &format!("lead/{}", lead.id), writes, None, Some(&after)).await {
-            Ok(()) => return Ok(IntakeResult { lead, customer, matched_existing_customer: matched, follow_up }),
+        match cx
+            .commit(
+                Action::Intake,
+                &format!("lead/{}", lead.id),
+                writes,
+                None,
+                Some(&after),
+            )
+            .await
+        {
+            Ok(()) => {
+                return Ok(IntakeResult {
+                    lead,
+                    customer,
+                    matched_existing_customer: matched,
+                    follow_up,
+                })
+            }
             Err(StoreError::ConditionFailed { .. }) if !matched && attempt == 0 => continue,
             Err(e) => return Err(store_error(e)),
         }
     }
-    Err(ApiError::Conflict("the contact changed while recording the lead; retry".into()))
+    Err(ApiError::Conflict(
+        "the contact changed while recording the lead; retry".into(),
+    ))
 }
 
 #[cfg(test)]
@@ -121,9 +171,13 @@ mod tests {
     #[tokio::test]
     async fn second_intake_matches_the_customer_by_phone() {
         let rig = TestRig::new("acme", Role::Dispatcher);
-        let first = intake(&rig.ctx(), &call("555 010 0001")).await.expect("first");
+        let first = intake(&rig.ctx(), &call("555 010 0001"))
+            .await
+            .expect("first");
         assert!(!first.matched_existing_customer);
-        let second = intake(&rig.ctx(), &call("+1 (555) 010-0001")).await.expect("second");
+        let second = intake(&rig.ctx(), &call("+1 (555) 010-0001"))
+            .await
+            .expect("second");
         assert!(second.matched_existing_customer);
         assert_eq!(second.customer.id, first.customer.id);
         assert_eq!(second.follow_up.lead_id, second.lead.id);
@@ -133,6 +187,9 @@ mod tests {
     #[tokio::test]
     async fn technicians_cannot_take_intake() {
         let rig = TestRig::new("acme", Role::Technician);
-        assert_eq!(intake(&rig.ctx(), &call("5550100002")).await.err(), Some(ApiError::Forbidden));
+        assert_eq!(
+            intake(&rig.ctx(), &call("5550100002")).await.err(),
+            Some(ApiError::Forbidden)
+        );
     }
 }

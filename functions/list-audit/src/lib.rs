@@ -12,17 +12,29 @@ use lambda_http::Request;
 
 fieldvault_aws::handler!(list_audit_http);
 
-async fn list_audit_http<S: TenantStore>(cx: &Ctx<'_, S>, req: &Request) -> Result<Reply, ApiError> {
+async fn list_audit_http<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    req: &Request,
+) -> Result<Reply, ApiError> {
     let limit = page_limit(req)?;
     Reply::ok(&list_audit(cx, limit, query_param(req, "cursor").as_deref()).await?)
 }
 
-pub async fn list_audit<S: TenantStore>(cx: &Ctx<'_, S>, limit: u32, cursor: Option<&str>) -> Result<PageOf<AuditRecord>, ApiError> {
+pub async fn list_audit<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<PageOf<AuditRecord>, ApiError> {
     let tenant = &cx.caller.tenant;
-    cx.authorize(Action::ListAudit, &Resource::AuditLog(tenant.clone())).await?;
+    cx.authorize(Action::ListAudit, &Resource::AuditLog(tenant.clone()))
+        .await?;
     let partition = keys::audit_partition(tenant);
     let start = cx.start_after(&partition, cursor)?;
-    let page = cx.store.audit_page(limit, start).await.map_err(store_error)?;
+    let page = cx
+        .store
+        .audit_page(limit, start)
+        .await
+        .map_err(store_error)?;
     Ok(PageOf {
         items: page
             .items
@@ -42,9 +54,14 @@ mod tests {
     #[tokio::test]
     async fn dispatchers_cannot_read_the_audit_trail_but_their_attempt_is_in_it() {
         let rig = TestRig::new("acme", Role::Dispatcher);
-        assert_eq!(list_audit(&rig.ctx(), 10, None).await.err(), Some(ApiError::Forbidden));
+        assert_eq!(
+            list_audit(&rig.ctx(), 10, None).await.err(),
+            Some(ApiError::Forbidden)
+        );
         let owner = TestRig::new("acme", Role::Owner);
-        let page = list_audit(&owner.ctx(), 10, None).await.expect("owner reads");
+        let page = list_audit(&owner.ctx(), 10, None)
+            .await
+            .expect("owner reads");
         assert!(page.items.is_empty());
         assert_eq!(rig.audit_actions().len(), 1);
     }

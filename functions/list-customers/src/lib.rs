@@ -12,19 +12,33 @@ use lambda_http::Request;
 
 fieldvault_aws::handler!(list_customers_http);
 
-async fn list_customers_http<S: TenantStore>(cx: &Ctx<'_, S>, req: &Request) -> Result<Reply, ApiError> {
+async fn list_customers_http<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    req: &Request,
+) -> Result<Reply, ApiError> {
     let limit = page_limit(req)?;
     Reply::ok(&list_customers(cx, limit, query_param(req, "cursor").as_deref()).await?)
 }
 
-pub async fn list_customers<S: TenantStore>(cx: &Ctx<'_, S>, limit: u32, cursor: Option<&str>) -> Result<PageOf<Customer>, ApiError> {
+pub async fn list_customers<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<PageOf<Customer>, ApiError> {
     let tenant = &cx.caller.tenant;
-    cx.authorize(Action::ListCustomers, &Resource::Tenant(tenant.clone())).await?;
+    cx.authorize(Action::ListCustomers, &Resource::Tenant(tenant.clone()))
+        .await?;
     let partition = keys::customers_list(tenant);
     let start = cx.start_after(&partition, cursor)?;
     let page = cx
         .store
-        .list(&ListQuery { index: true, partition: partition.clone(), limit, start, newest_first: false })
+        .list(&ListQuery {
+            index: true,
+            partition: partition.clone(),
+            limit,
+            start,
+            newest_first: false,
+        })
         .await
         .map_err(store_error)?;
     Ok(PageOf {
@@ -42,7 +56,10 @@ mod tests {
     #[tokio::test]
     async fn technicians_never_list_customers() {
         let rig = TestRig::new("acme", Role::Technician);
-        assert_eq!(list_customers(&rig.ctx(), 10, None).await.err(), Some(ApiError::Forbidden));
+        assert_eq!(
+            list_customers(&rig.ctx(), 10, None).await.err(),
+            Some(ApiError::Forbidden)
+        );
         let rig = TestRig::new("acme", Role::Accounting);
         assert!(list_customers(&rig.ctx(), 10, None).await.is_ok());
     }

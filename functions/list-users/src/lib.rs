@@ -12,19 +12,33 @@ use lambda_http::Request;
 
 fieldvault_aws::handler!(list_users_http);
 
-async fn list_users_http<S: TenantStore>(cx: &Ctx<'_, S>, req: &Request) -> Result<Reply, ApiError> {
+async fn list_users_http<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    req: &Request,
+) -> Result<Reply, ApiError> {
     let limit = page_limit(req)?;
     Reply::ok(&list_users(cx, limit, query_param(req, "cursor").as_deref()).await?)
 }
 
-pub async fn list_users<S: TenantStore>(cx: &Ctx<'_, S>, limit: u32, cursor: Option<&str>) -> Result<PageOf<UserProfile>, ApiError> {
+pub async fn list_users<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<PageOf<UserProfile>, ApiError> {
     let tenant = &cx.caller.tenant;
-    cx.authorize(Action::ListUsers, &Resource::Tenant(tenant.clone())).await?;
+    cx.authorize(Action::ListUsers, &Resource::Tenant(tenant.clone()))
+        .await?;
     let partition = keys::users_list(tenant);
     let start = cx.start_after(&partition, cursor)?;
     let page = cx
         .store
-        .list(&ListQuery { index: true, partition: partition.clone(), limit, start, newest_first: false })
+        .list(&ListQuery {
+            index: true,
+            partition: partition.clone(),
+            limit,
+            start,
+            newest_first: false,
+        })
         .await
         .map_err(store_error)?;
     let items = page
@@ -32,7 +46,10 @@ pub async fn list_users<S: TenantStore>(cx: &Ctx<'_, S>, limit: u32, cursor: Opt
         .into_iter()
         .filter_map(|i| serde_json::from_value(serde_json::Value::Object(i)).ok())
         .collect();
-    Ok(PageOf { items, next_cursor: cx.next_cursor(&partition, page.next.as_ref()) })
+    Ok(PageOf {
+        items,
+        next_cursor: cx.next_cursor(&partition, page.next.as_ref()),
+    })
 }
 
 #[cfg(test)]
@@ -51,7 +68,10 @@ mod tests {
             assert_eq!(got.is_ok(), allowed, "{role}");
             if !allowed {
                 assert_eq!(got.err(), Some(ApiError::Forbidden));
-                assert_eq!(rig.audit_actions(), vec![("user.list".to_string(), Outcome::Denied)]);
+                assert_eq!(
+                    rig.audit_actions(),
+                    vec![("user.list".to_string(), Outcome::Denied)]
+                );
             }
         }
     }

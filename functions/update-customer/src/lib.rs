@@ -12,7 +12,10 @@ use lambda_http::Request;
 
 fieldvault_aws::handler!(update_customer_http);
 
-async fn update_customer_http<S: TenantStore>(cx: &Ctx<'_, S>, req: &Request) -> Result<Reply, ApiError> {
+async fn update_customer_http<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    req: &Request,
+) -> Result<Reply, ApiError> {
     let id = path_param(req, "id").unwrap_or_default();
     let current = load(cx, &id).await?;
     let patch: CustomerPatch = json_body(req)?;
@@ -21,8 +24,15 @@ async fn update_customer_http<S: TenantStore>(cx: &Ctx<'_, S>, req: &Request) ->
 
 async fn load<S: TenantStore>(cx: &Ctx<'_, S>, raw_id: &str) -> Result<Customer, ApiError> {
     let id = CustomerId::parse(raw_id).map_err(|_| ApiError::NotFound)?;
-    let item = cx.store.get(&keys::customer(&cx.caller.tenant, &id)).await.map_err(store_error)?;
-    let customer = item.as_ref().and_then(Customer::from_item).ok_or(ApiError::NotFound)?;
+    let item = cx
+        .store
+        .get(&keys::customer(&cx.caller.tenant, &id))
+        .await
+        .map_err(store_error)?;
+    let customer = item
+        .as_ref()
+        .and_then(Customer::from_item)
+        .ok_or(ApiError::NotFound)?;
     let resource = Resource::Customer {
         tenant: customer.tenant_id.clone(),
         id: customer.id,
@@ -34,19 +44,31 @@ async fn load<S: TenantStore>(cx: &Ctx<'_, S>, raw_id: &str) -> Result<Customer,
 
 /// Apply the patch; the write is conditional on the version read, so a concurrent change is
 /// a 409, never a lost update.
-pub async fn update_customer<S: TenantStore>(cx: &Ctx<'_, S>, current: Customer, patch: &CustomerPatch) -> Result<Customer, ApiError> {
+pub async fn update_customer<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    current: Customer,
+    patch: &CustomerPatch,
+) -> Result<Customer, ApiError> {
     let next = current.patched(patch, cx.now(), cx.ids)?;
     let before = serde_json::to_value(&current).map_err(|_| ApiError::Internal)?;
     let after = serde_json::to_value(&next).map_err(|_| ApiError::Internal)?;
     match cx
-        .commit(Action::UpdateCustomer, &format!("customer/{}", next.id), next.update_writes(&current), Some(&before), Some(&after))
+        .commit(
+            Action::UpdateCustomer,
+            &format!("customer/{}", next.id),
+            next.update_writes(&current),
+            Some(&before),
+            Some(&after),
+        )
         .await
     {
         Ok(()) => Ok(next),
-        Err(StoreError::ConditionFailed { index: 0 }) => Err(ApiError::Conflict("the customer changed meanwhile; reload and retry".into())),
-        Err(StoreError::ConditionFailed { .. }) => {
-            Err(ApiError::Conflict("another customer already has one of these phone numbers or emails".into()))
-        }
+        Err(StoreError::ConditionFailed { index: 0 }) => Err(ApiError::Conflict(
+            "the customer changed meanwhile; reload and retry".into(),
+        )),
+        Err(StoreError::ConditionFailed { .. }) => Err(ApiError::Conflict(
+            "another customer already has one of these phone numbers or emails".into(),
+        )),
         Err(e) => Err(store_error(e)),
     }
 }

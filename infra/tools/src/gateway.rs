@@ -37,10 +37,16 @@ pub struct Gateway {
 
 impl Gateway {
     /// One route per HttpApi event in the template; a function without a handler is an error.
-    pub fn from_template(app: &'static App, template: &Template, verifier: JwtVerifier) -> Result<Gateway, String> {
+    pub fn from_template(
+        app: &'static App,
+        template: &Template,
+        verifier: JwtVerifier,
+    ) -> Result<Gateway, String> {
         let mut routes = Vec::new();
         for (function, method, path, authenticated) in template.http_routes() {
-            let handler = handler_for(&function).ok_or_else(|| format!("{function} in template.yaml has no handler in the local gateway"))?;
+            let handler = handler_for(&function).ok_or_else(|| {
+                format!("{function} in template.yaml has no handler in the local gateway")
+            })?;
             routes.push(Route {
                 segments: path.split('/').map(str::to_owned).collect(),
                 method,
@@ -49,7 +55,11 @@ impl Gateway {
                 handler,
             });
         }
-        Ok(Gateway { app, routes, verifier })
+        Ok(Gateway {
+            app,
+            routes,
+            verifier,
+        })
     }
 
     pub fn route_count(&self) -> usize {
@@ -64,12 +74,14 @@ impl Gateway {
                 continue;
             }
             let mut params = Map::new();
-            let ok = r.segments.iter().zip(&segments).all(|(p, s)| match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                Some(name) => {
-                    params.insert(name.to_owned(), Value::String(percent_decode(s)));
-                    !s.is_empty()
+            let ok = r.segments.iter().zip(&segments).all(|(p, s)| {
+                match p.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                    Some(name) => {
+                        params.insert(name.to_owned(), Value::String(percent_decode(s)));
+                        !s.is_empty()
+                    }
+                    None => p == s,
                 }
-                None => p == s,
             });
             if ok {
                 path_matched = true;
@@ -78,7 +90,11 @@ impl Gateway {
                 }
             }
         }
-        Err(if path_matched { ApiError::MethodNotAllowed } else { ApiError::NotFound })
+        Err(if path_matched {
+            ApiError::MethodNotAllowed
+        } else {
+            ApiError::NotFound
+        })
     }
 
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
@@ -90,31 +106,47 @@ impl Gateway {
                     let gateway = gateway.clone();
                     async move { Ok::<_, Infallible>(gateway.handle(req, peer).await) }
                 });
-                if let Err(e) = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                if let Err(e) = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
                     tracing::debug!(error = %e, "connection closed");
                 }
             });
         }
     }
 
-    async fn handle(&self, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+    async fn handle(
+        &self,
+        req: hyper::Request<Incoming>,
+        peer: SocketAddr,
+    ) -> hyper::Response<Full<Bytes>> {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_owned();
         let problem = |e: ApiError| {
             let p = e.problem(Some(&path));
-            to_hyper(with_headers(p.status, PROBLEM_CONTENT_TYPE, serde_json::to_string(&p).unwrap_or_default()))
+            to_hyper(with_headers(
+                p.status,
+                PROBLEM_CONTENT_TYPE,
+                serde_json::to_string(&p).unwrap_or_default(),
+            ))
         };
         let (route, params) = match self.find(parts.method.as_str(), &path) {
             Ok(found) => found,
             Err(e) => return problem(e),
         };
         let claims = if route.authenticated {
-            let auth = parts.headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            let auth = parts
+                .headers
+                .get(http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok());
             match self.verifier.verify(auth).await {
                 Ok(c) => Some(stringify_claims(&c)),
                 Err(e) => {
                     tracing::info!(error = %e, "token refused by the authorizer");
-                    return problem(ApiError::Unauthenticated("a valid access token is required".into()));
+                    return problem(ApiError::Unauthenticated(
+                        "a valid access token is required".into(),
+                    ));
                 }
             }
         } else {
@@ -124,7 +156,15 @@ impl Gateway {
             Ok(b) => b.to_bytes(),
             Err(_) => return problem(ApiError::PayloadTooLarge),
         };
-        let event = event_json(&parts, &route.method, &route.path, params, claims, &bytes, peer);
+        let event = event_json(
+            &parts,
+            &route.method,
+            &route.path,
+            params,
+            claims,
+            &bytes,
+            peer,
+        );
         let request = match lambda_http::request::from_str(&event.to_string()) {
             Ok(r) => r,
             Err(e) => {
@@ -142,7 +182,10 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+            if let Some(b) = std::str::from_utf8(&bytes[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
                 out.push(b);
                 i += 3;
                 continue;
@@ -172,7 +215,9 @@ fn event_json(
             cookies.extend(v.split(';').map(|c| Value::String(c.trim().to_owned())));
             continue;
         }
-        let entry = headers.entry(name.as_str().to_owned()).or_insert_with(|| Value::String(String::new()));
+        let entry = headers
+            .entry(name.as_str().to_owned())
+            .or_insert_with(|| Value::String(String::new()));
         *entry = match entry.as_str() {
             Some("") => Value::String(v),
             Some(prev) => Value::String(format!("{prev},{v}")),
@@ -183,7 +228,9 @@ fn event_json(
     let mut query = Map::new();
     if let Ok(url) = reqwest::Url::parse(&format!("http://local/?{raw_query}")) {
         for (k, v) in url.query_pairs() {
-            let entry = query.entry(k.into_owned()).or_insert_with(|| Value::String(String::new()));
+            let entry = query
+                .entry(k.into_owned())
+                .or_insert_with(|| Value::String(String::new()));
             *entry = match entry.as_str() {
                 Some("") => Value::String(v.into_owned()),
                 Some(prev) => Value::String(format!("{prev},{v}")),
@@ -200,7 +247,11 @@ fn event_json(
     };
     let now = time::OffsetDateTime::now_utc();
     let route_key = format!("{method} {route_path}");
-    let user_agent = parts.headers.get(http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let user_agent = parts
+        .headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
     let mut context = json!({
         "accountId": fieldvault_aws::guard::LOCAL_ACCOUNT,
         "apiId": "local",

@@ -34,7 +34,13 @@ pub enum JwtError {
 
 impl JwtVerifier {
     pub fn new(issuer: String, audiences: Vec<String>, jwks_url: String) -> Self {
-        Self { issuer, audiences, jwks_url, keys: RwLock::new(HashMap::new()), http: reqwest::Client::new() }
+        Self {
+            issuer,
+            audiences,
+            jwks_url,
+            keys: RwLock::new(HashMap::new()),
+            http: reqwest::Client::new(),
+        }
     }
 
     async fn refresh(&self) -> Result<(), JwtError> {
@@ -49,7 +55,9 @@ impl JwtVerifier {
             .map_err(|e| JwtError::Jwks(e.to_string()))?;
         let mut keys = HashMap::new();
         for k in doc["keys"].as_array().into_iter().flatten() {
-            if let (Some(kid), Some(n), Some(e)) = (k["kid"].as_str(), k["n"].as_str(), k["e"].as_str()) {
+            if let (Some(kid), Some(n), Some(e)) =
+                (k["kid"].as_str(), k["n"].as_str(), k["e"].as_str())
+            {
                 if let Ok(key) = DecodingKey::from_rsa_components(n, e) {
                     keys.insert(kid.to_owned(), key);
                 }
@@ -67,9 +75,16 @@ impl JwtVerifier {
 
     /// Verify `Authorization: Bearer <token>` (the prefix is optional, as in API Gateway) and
     /// return the token's claims.
-    pub async fn verify(&self, authorization: Option<&str>) -> Result<serde_json::Map<String, Value>, JwtError> {
+    pub async fn verify(
+        &self,
+        authorization: Option<&str>,
+    ) -> Result<serde_json::Map<String, Value>, JwtError> {
         let raw = authorization.ok_or(JwtError::Missing)?.trim();
-        let token = raw.strip_prefix("Bearer ").or_else(|| raw.strip_prefix("bearer ")).unwrap_or(raw).trim();
+        let token = raw
+            .strip_prefix("Bearer ")
+            .or_else(|| raw.strip_prefix("bearer "))
+            .unwrap_or(raw)
+            .trim();
         if token.is_empty() {
             return Err(JwtError::Missing);
         }
@@ -77,7 +92,9 @@ impl JwtVerifier {
         if header.alg != Algorithm::RS256 {
             return Err(JwtError::Malformed("only RS256 is accepted".into()));
         }
-        let kid = header.kid.ok_or_else(|| JwtError::Malformed("no kid".into()))?;
+        let kid = header
+            .kid
+            .ok_or_else(|| JwtError::Malformed("no kid".into()))?;
         let key = match self.key(&kid) {
             Some(k) => k,
             None => {
@@ -91,7 +108,8 @@ impl JwtVerifier {
         validation.validate_nbf = true;
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        let data = decode::<serde_json::Map<String, Value>>(token, &key, &validation).map_err(|e| JwtError::Invalid(e.to_string()))?;
+        let data = decode::<serde_json::Map<String, Value>>(token, &key, &validation)
+            .map_err(|e| JwtError::Invalid(e.to_string()))?;
         let claims = data.claims;
         let audience = claims
             .get("client_id")
@@ -114,7 +132,14 @@ pub fn stringify_claims(claims: &serde_json::Map<String, Value>) -> serde_json::
                 Value::String(s) => s.clone(),
                 Value::Array(items) => format!(
                     "[{}]",
-                    items.iter().map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string())).collect::<Vec<_>>().join(" ")
+                    items
+                        .iter()
+                        .map(|i| i
+                            .as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| i.to_string()))
+                        .collect::<Vec<_>>()
+                        .join(" ")
                 ),
                 other => other.to_string(),
             };
@@ -129,7 +154,8 @@ mod tests {
 
     #[test]
     fn claims_are_strings_like_api_gateway_makes_them() {
-        let claims = serde_json::json!({"cognito:groups": ["tenant:acme", "owner"], "exp": 5, "sub": "x"});
+        let claims =
+            serde_json::json!({"cognito:groups": ["tenant:acme", "owner"], "exp": 5, "sub": "x"});
         let s = stringify_claims(claims.as_object().expect("object"));
         assert_eq!(s["cognito:groups"], "[tenant:acme owner]");
         assert_eq!(s["exp"], "5");

@@ -20,7 +20,10 @@ const DEMO_TENANT: &str = "demo-shop";
 const DEMO_PASSWORD: &str = "Demo-password-1!";
 
 fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 #[tokio::main]
@@ -39,7 +42,10 @@ async fn main() {
 }
 
 async fn up(args: &[String]) -> Result<(), BoxError> {
-    let port: u16 = flag(args, "--port").map(|p| p.parse()).transpose()?.unwrap_or(0);
+    let port: u16 = flag(args, "--port")
+        .map(|p| p.parse())
+        .transpose()?
+        .unwrap_or(0);
     let stack_name = flag(args, "--stack-name").unwrap_or_else(|| "fieldvault-local".into());
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let stack = provision(&sdk, &stack_name).await?;
@@ -47,8 +53,16 @@ async fn up(args: &[String]) -> Result<(), BoxError> {
 
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let url = format!("http://{}", listener.local_addr()?);
-    let verifier = JwtVerifier::new(stack.issuer.clone(), vec![stack.client_id.clone()], stack.jwks_url.clone());
-    let gateway = Arc::new(Gateway::from_template(app, &Template::embedded()?, verifier)?);
+    let verifier = JwtVerifier::new(
+        stack.issuer.clone(),
+        vec![stack.client_id.clone()],
+        stack.jwks_url.clone(),
+    );
+    let gateway = Arc::new(Gateway::from_template(
+        app,
+        &Template::embedded()?,
+        verifier,
+    )?);
 
     let demo = args.iter().any(|a| a == "--demo");
     if demo {
@@ -63,18 +77,33 @@ async fn up(args: &[String]) -> Result<(), BoxError> {
             })
             .collect();
         let tenant = TenantId::parse(DEMO_TENANT)?;
-        onboard_tenant(&cognito, &stack.user_pool_id, &app.sessions, &tenant, "Demo Heating & Plumbing", &users, "fieldvault-local").await?;
+        onboard_tenant(
+            &cognito,
+            &stack.user_pool_id,
+            &app.sessions,
+            &tenant,
+            "Demo Heating & Plumbing",
+            &users,
+            "fieldvault-local",
+        )
+        .await?;
     }
 
     let mut env: Vec<(&str, String)> = stack.env();
     env.push(("FV_API_URL", url.clone()));
     if let Some(path) = flag(args, "--env-out") {
-        let text: String = env.iter().map(|(k, v)| format!("export {k}='{v}'\n")).collect();
+        let text: String = env
+            .iter()
+            .map(|(k, v)| format!("export {k}='{v}'\n"))
+            .collect();
         let tmp = format!("{path}.tmp");
         std::fs::write(&tmp, text)?;
         std::fs::rename(&tmp, &path)?; // appears whole or not at all: readers poll for it
     }
-    println!("Fieldvault API on {url} ({} routes from template.yaml)", gateway.route_count());
+    println!(
+        "Fieldvault API on {url} ({} routes from template.yaml)",
+        gateway.route_count()
+    );
     if demo {
         println!("\nDemo tenant '{DEMO_TENANT}', password for every user: {DEMO_PASSWORD}");
         for r in Role::ALL {
@@ -83,7 +112,9 @@ async fn up(args: &[String]) -> Result<(), BoxError> {
         println!("\nTry it:");
         println!("  TOKEN=$(infra/local/token.sh owner@demo.fieldvault.test '{DEMO_PASSWORD}')");
         println!("  curl -s -H \"Authorization: Bearer $TOKEN\" {url}/me");
-        println!("  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\");
+        println!(
+            "  curl -s -H \"Authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\"
+        );
         println!("       -d '{{\"source\":\"call\",\"contact\":{{\"name\":\"Pat Doe\",\"phone\":\"555-010-0199\"}},\"notes\":\"No heat\"}}' {url}/intake");
         println!("  curl -s {url}/openapi.json");
     }
@@ -109,8 +140,16 @@ async fn token(args: &[String]) -> Result<(), BoxError> {
         .auth_parameters("PASSWORD", password)
         .send()
         .await
-        .map_err(|e| format!("sign-in failed: {}", aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(e)))?;
-    let token = out.authentication_result.and_then(|r| r.access_token).ok_or("no access token (is a challenge pending?)")?;
+        .map_err(|e| {
+            format!(
+                "sign-in failed: {}",
+                aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(e)
+            )
+        })?;
+    let token = out
+        .authentication_result
+        .and_then(|r| r.access_token)
+        .ok_or("no access token (is a challenge pending?)")?;
     println!("{token}");
     Ok(())
 }

@@ -11,16 +11,33 @@ pub type Handler = fn(&'static App, Request) -> BoxedResponse;
 /// Template logical id → handler. A template function missing here fails the gateway's start.
 pub const HANDLERS: &[(&str, Handler)] = &[
     ("GetMeFunction", |a, r| Box::pin(fv_get_me::handle(a, r))),
-    ("ListUsersFunction", |a, r| Box::pin(fv_list_users::handle(a, r))),
+    ("ListUsersFunction", |a, r| {
+        Box::pin(fv_list_users::handle(a, r))
+    }),
     ("IntakeFunction", |a, r| Box::pin(fv_intake::handle(a, r))),
-    ("CreateCustomerFunction", |a, r| Box::pin(fv_create_customer::handle(a, r))),
-    ("ListCustomersFunction", |a, r| Box::pin(fv_list_customers::handle(a, r))),
-    ("GetCustomerFunction", |a, r| Box::pin(fv_get_customer::handle(a, r))),
-    ("UpdateCustomerFunction", |a, r| Box::pin(fv_update_customer::handle(a, r))),
-    ("ListAuditFunction", |a, r| Box::pin(fv_list_audit::handle(a, r))),
-    ("GetOpenApiFunction", |a, r| Box::pin(fv_get_openapi::handle(a, r))),
+    ("CreateCustomerFunction", |a, r| {
+        Box::pin(fv_create_customer::handle(a, r))
+    }),
+    ("ListCustomersFunction", |a, r| {
+        Box::pin(fv_list_customers::handle(a, r))
+    }),
+    ("GetCustomerFunction", |a, r| {
+        Box::pin(fv_get_customer::handle(a, r))
+    }),
+    ("UpdateCustomerFunction", |a, r| {
+        Box::pin(fv_update_customer::handle(a, r))
+    }),
+    ("ListAuditFunction", |a, r| {
+        Box::pin(fv_list_audit::handle(a, r))
+    }),
+    ("GetOpenApiFunction", |a, r| {
+        Box::pin(fv_get_openapi::handle(a, r))
+    }),
 ];
 
 pub fn handler_for(function: &str) -> Option<Handler> {
-    HANDLERS.iter().find(|(f, _)| *f == function).map(|(_, h)| *h)
+    HANDLERS
+        .iter()
+        .find(|(f, _)| *f == function)
+        .map(|(_, h)| *h)
 }

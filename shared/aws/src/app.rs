@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use aws_config::{BehaviorVersion, SdkConfig};
 use fieldvault_core::authz::PolicyEngine;
 use fieldvault_core::caller::{Caller, CallerError};
-use fieldvault_core::ids::SystemIds;
+use fieldvault_core::ids::{IdSource, SystemIds};
 use fieldvault_core::problem::{parse_json, ApiError, PROBLEM_CONTENT_TYPE, SECURITY_HEADERS};
 use fieldvault_core::request::{Ctx, RequestMeta};
 use fieldvault_core::template::Template;
@@ -28,7 +28,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct App {
     pub sessions: SessionFactory,
     pub policy: PolicyEngine,
-    pub ids: SystemIds,
+    pub ids: Box<dyn IdSource>,
     /// Sign-ins this container has already recorded (the store dedupes across containers).
     signed_in: Mutex<HashSet<String>>,
 }
@@ -45,7 +45,7 @@ impl App {
         Ok(App {
             sessions: SessionFactory::new(base, settings, guard),
             policy: PolicyEngine::load()?,
-            ids: SystemIds,
+            ids: Box::new(SystemIds),
             signed_in: Mutex::new(HashSet::new()),
         })
     }
@@ -53,7 +53,11 @@ impl App {
     /// Authenticate the request and open the caller's tenant session.
     pub async fn begin(&self, req: &Request) -> Result<Exchange, ApiError> {
         let claims = match req.request_context_ref() {
-            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims),
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+                .authorizer
+                .as_ref()
+                .and_then(|a| a.jwt.as_ref())
+                .map(|j| &j.claims),
             _ => None,
         };
         let claims = claims.ok_or_else(|| ApiError::Unauthenticated("no verified token".into()))?;
@@ -65,9 +69,17 @@ impl App {
             tracing::error!(error = %e, "tenant session");
             ApiError::Unavailable(e.to_string())
         })?;
-        let exchange = Exchange { meta: request_meta(req), caller, session };
+        let exchange = Exchange {
+            meta: request_meta(req),
+            caller,
+            session,
+        };
         if let Some(id) = &exchange.caller.sign_in_id {
-            let seen = self.signed_in.lock().map(|s| s.contains(id)).unwrap_or(false);
+            let seen = self
+                .signed_in
+                .lock()
+                .map(|s| s.contains(id))
+                .unwrap_or(false);
             if !seen {
                 self.ctx(&exchange).record_sign_in().await?;
                 if let Ok(mut s) = self.signed_in.lock() {
@@ -84,7 +96,7 @@ impl App {
             caller: &ex.caller,
             meta: &ex.meta,
             policy: &self.policy,
-            ids: &self.ids,
+            ids: self.ids.as_ref(),
             cursors: &self.sessions.settings().cursor_key,
         }
     }
@@ -100,7 +112,10 @@ pub fn local_guard(settings: &Settings) -> Result<Option<Arc<PolicyGuard>>, BoxE
         stack_name: settings.stack_name.clone(),
         kms_key_id: settings.kms_key_id.clone(),
     };
-    Ok(Some(Arc::new(PolicyGuard::from_template(&Template::embedded()?, &names)?)))
+    Ok(Some(Arc::new(PolicyGuard::from_template(
+        &Template::embedded()?,
+        &names,
+    )?)))
 }
 
 /// One authenticated request.
@@ -148,16 +163,23 @@ impl Reply {
 
 /// The strict JSON body of a request.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    let content_type = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     parse_json(content_type, req.body().as_ref())
 }
 
 pub fn path_param(req: &Request, name: &str) -> Option<String> {
-    req.path_parameters_ref().and_then(|p| p.first(name)).map(str::to_owned)
+    req.path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .map(str::to_owned)
 }
 
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
-    req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_owned)
 }
 
 /// Page size from `?limit=` (1..=100, default 25).
@@ -183,7 +205,11 @@ pub fn respond(req: &Request, result: Result<Reply, ApiError>) -> Response<Body>
                 tracing::info!(error = %e, "request refused");
             }
             let problem = e.problem(Some(req.uri().path()));
-            (problem.status, PROBLEM_CONTENT_TYPE, serde_json::to_string(&problem).unwrap_or_default())
+            (
+                problem.status,
+                PROBLEM_CONTENT_TYPE,
+                serde_json::to_string(&problem).unwrap_or_default(),
+            )
         }
     };
     with_headers(status, content_type, body)
@@ -191,7 +217,9 @@ pub fn respond(req: &Request, result: Result<Reply, ApiError>) -> Response<Body>
 
 /// A response with the security headers.
 pub fn with_headers(status: u16, content_type: &str, body: String) -> Response<Body> {
-    let mut builder = Response::builder().status(status).header(http::header::CONTENT_TYPE, content_type);
+    let mut builder = Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, content_type);
     for (name, value) in SECURITY_HEADERS {
         builder = builder.header(*name, *value);
     }
@@ -207,7 +235,12 @@ pub fn with_headers(status: u16, content_type: &str, body: String) -> Response<B
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().json().with_env_filter(filter).with_current_span(false).without_time().try_init();
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .without_time()
+        .try_init();
 }
 
 /// The Lambda entry point: tracing, clients once, then `handler` for every event.

@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use fieldvault_core::audit::{self, AuditRecord};
 use fieldvault_core::ids::TenantId;
 use fieldvault_core::keys::{self, Key};
-use fieldvault_core::store::{Condition, Item, ListQuery, Page, PageKey, StoreError, TenantStore, Write};
+use fieldvault_core::store::{
+    Condition, Item, ListQuery, Page, PageKey, StoreError, TenantStore, Write,
+};
 use serde_json::{Map, Number, Value};
 
 /// A tenant-bound store over one session's DynamoDB client.
@@ -26,7 +28,9 @@ pub fn to_attr(v: &Value) -> AttributeValue {
         Value::Number(n) => AttributeValue::N(n.to_string()),
         Value::String(s) => AttributeValue::S(s.clone()),
         Value::Array(a) => AttributeValue::L(a.iter().map(to_attr).collect()),
-        Value::Object(m) => AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect()),
+        Value::Object(m) => {
+            AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect())
+        }
     }
 }
 
@@ -38,11 +42,18 @@ pub fn from_attr(a: &AttributeValue) -> Value {
             .map(Value::from)
             .or_else(|_| n.parse::<u64>().map(Value::from))
             .ok()
-            .or_else(|| n.parse::<f64>().ok().and_then(Number::from_f64).map(Value::Number))
+            .or_else(|| {
+                n.parse::<f64>()
+                    .ok()
+                    .and_then(Number::from_f64)
+                    .map(Value::Number)
+            })
             .unwrap_or(Value::Null),
         AttributeValue::Bool(b) => Value::Bool(*b),
         AttributeValue::L(l) => Value::Array(l.iter().map(from_attr).collect()),
-        AttributeValue::M(m) => Value::Object(m.iter().map(|(k, v)| (k.clone(), from_attr(v))).collect()),
+        AttributeValue::M(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), from_attr(v))).collect())
+        }
         AttributeValue::Ss(s) => Value::Array(s.iter().cloned().map(Value::String).collect()),
         _ => Value::Null,
     }
@@ -75,31 +86,56 @@ fn key_attrs(key: &Key) -> HashMap<String, AttributeValue> {
 }
 
 /// Map an SDK error to what the core understands.
-fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(e: SdkError<E>) -> StoreError {
+fn store_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    e: SdkError<E>,
+) -> StoreError {
     match e.code() {
-        Some("AccessDeniedException") => StoreError::AccessDenied(e.message().unwrap_or_default().to_owned()),
+        Some("AccessDeniedException") => {
+            StoreError::AccessDenied(e.message().unwrap_or_default().to_owned())
+        }
         Some("ConditionalCheckFailedException") => StoreError::ConditionFailed { index: 0 },
         _ => StoreError::Unavailable(format!("{}", DisplayErrorContext(e))),
     }
 }
 
 impl DynamoStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, tenant: TenantId, data_table: String, audit_table: String) -> Self {
-        Self { client, tenant, data_table, audit_table }
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        tenant: TenantId,
+        data_table: String,
+        audit_table: String,
+    ) -> Self {
+        Self {
+            client,
+            tenant,
+            data_table,
+            audit_table,
+        }
     }
 
     pub fn client(&self) -> &aws_sdk_dynamodb::Client {
         &self.client
     }
 
-    fn put_item(&self, table: &str, key: &Key, index: Option<&keys::IndexKey>, item: &Item, condition: &Condition) -> Result<Put, StoreError> {
-        let mut attrs: HashMap<String, AttributeValue> = item.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect();
+    fn put_item(
+        &self,
+        table: &str,
+        key: &Key,
+        index: Option<&keys::IndexKey>,
+        item: &Item,
+        condition: &Condition,
+    ) -> Result<Put, StoreError> {
+        let mut attrs: HashMap<String, AttributeValue> =
+            item.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect();
         attrs.extend(key_attrs(key));
         if let Some(ix) = index {
             attrs.insert(keys::GSI1_PK.into(), AttributeValue::S(ix.pk.clone()));
             attrs.insert(keys::GSI1_SK.into(), AttributeValue::S(ix.sk.clone()));
         }
-        attrs.insert(keys::TENANT_ATTR.into(), AttributeValue::S(self.tenant.to_string()));
+        attrs.insert(
+            keys::TENANT_ATTR.into(),
+            AttributeValue::S(self.tenant.to_string()),
+        );
         let mut put = Put::builder().table_name(table).set_item(Some(attrs));
         put = match condition {
             Condition::None => put,
@@ -109,12 +145,19 @@ impl DynamoStore {
                 .expression_attribute_names("#version", "version")
                 .expression_attribute_values(":version", AttributeValue::N(v.to_string())),
         };
-        put.build().map_err(|e| StoreError::Unavailable(e.to_string()))
+        put.build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     fn audit_put(&self, record: &AuditRecord) -> Result<Put, StoreError> {
         let key = keys::audit(&self.tenant, &record.id);
-        self.put_item(&self.audit_table, &key, None, &audit::to_object(record), &Condition::NotExists)
+        self.put_item(
+            &self.audit_table,
+            &key,
+            None,
+            &audit::to_object(record),
+            &Condition::NotExists,
+        )
     }
 }
 
@@ -134,10 +177,11 @@ impl TenantStore for DynamoStore {
 
     async fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
         let pk_attr = if q.index { keys::GSI1_PK } else { keys::PK };
-        let start = q
-            .start
-            .as_ref()
-            .map(|k| k.iter().map(|(n, v)| (n.clone(), AttributeValue::S(v.clone()))).collect::<HashMap<_, _>>());
+        let start = q.start.as_ref().map(|k| {
+            k.iter()
+                .map(|(n, v)| (n.clone(), AttributeValue::S(v.clone())))
+                .collect::<HashMap<_, _>>()
+        });
         let out = self
             .client
             .query()
@@ -162,29 +206,51 @@ impl TenantStore for DynamoStore {
         let mut items = Vec::with_capacity(writes.len() + 1);
         for w in &writes {
             let item = match w {
-                Write::Put { key, index, item, condition } => TransactWriteItem::builder()
+                Write::Put {
+                    key,
+                    index,
+                    item,
+                    condition,
+                } => TransactWriteItem::builder()
                     .put(self.put_item(&self.data_table, key, index.as_ref(), item, condition)?)
                     .build(),
                 Write::Delete { key, condition } => {
-                    let mut d = Delete::builder().table_name(&self.data_table).set_key(Some(key_attrs(key)));
+                    let mut d = Delete::builder()
+                        .table_name(&self.data_table)
+                        .set_key(Some(key_attrs(key)));
                     d = match condition {
                         Condition::None => d,
                         Condition::NotExists => d.condition_expression("attribute_not_exists(pk)"),
                         Condition::VersionIs(v) => d
                             .condition_expression("#version = :version")
                             .expression_attribute_names("#version", "version")
-                            .expression_attribute_values(":version", AttributeValue::N(v.to_string())),
+                            .expression_attribute_values(
+                                ":version",
+                                AttributeValue::N(v.to_string()),
+                            ),
                     };
                     TransactWriteItem::builder()
-                        .delete(d.build().map_err(|e| StoreError::Unavailable(e.to_string()))?)
+                        .delete(
+                            d.build()
+                                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+                        )
                         .build()
                 }
             };
             items.push(item);
         }
         // The audit record rides last in the same transaction: no change without its record.
-        items.push(TransactWriteItem::builder().put(self.audit_put(record)?).build());
-        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
+        items.push(
+            TransactWriteItem::builder()
+                .put(self.audit_put(record)?)
+                .build(),
+        );
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
         match result {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -216,14 +282,21 @@ impl TenantStore for DynamoStore {
     }
 
     async fn audit_page(&self, limit: u32, start: Option<PageKey>) -> Result<Page, StoreError> {
-        let start = start.map(|k| k.into_iter().map(|(n, v)| (n, AttributeValue::S(v))).collect::<HashMap<_, _>>());
+        let start = start.map(|k| {
+            k.into_iter()
+                .map(|(n, v)| (n, AttributeValue::S(v)))
+                .collect::<HashMap<_, _>>()
+        });
         let out = self
             .client
             .query()
             .table_name(&self.audit_table)
             .key_condition_expression("#pk = :pk")
             .expression_attribute_names("#pk", keys::PK)
-            .expression_attribute_values(":pk", AttributeValue::S(keys::audit_partition(&self.tenant)))
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::audit_partition(&self.tenant)),
+            )
             .limit(limit as i32)
             .scan_index_forward(false)
             .set_exclusive_start_key(start)

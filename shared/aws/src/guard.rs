@@ -57,14 +57,22 @@ impl LocalNames {
         b.refs.insert("AWS::Region".into(), region.clone());
         b.refs.insert("AWS::AccountId".into(), account.clone());
         b.refs.insert("AWS::Partition".into(), "aws".into());
-        b.refs.insert("AWS::StackName".into(), self.stack_name.clone());
+        b.refs
+            .insert("AWS::StackName".into(), self.stack_name.clone());
         for (id, _) in template.resources_of_type("AWS::DynamoDB::Table") {
-            let name = table_name(template, id, &b).unwrap_or_else(|_| format!("{}-{id}", self.stack_name));
-            b.attrs.insert(format!("{id}.Arn"), format!("arn:aws:dynamodb:{region}:{account}:table/{name}"));
+            let name = table_name(template, id, &b)
+                .unwrap_or_else(|_| format!("{}-{id}", self.stack_name));
+            b.attrs.insert(
+                format!("{id}.Arn"),
+                format!("arn:aws:dynamodb:{region}:{account}:table/{name}"),
+            );
             b.refs.insert(id.clone(), name);
         }
         for (id, _) in template.resources_of_type("AWS::KMS::Key") {
-            b.attrs.insert(format!("{id}.Arn"), format!("arn:aws:kms:{region}:{account}:key/{}", self.kms_key_id));
+            b.attrs.insert(
+                format!("{id}.Arn"),
+                format!("arn:aws:kms:{region}:{account}:key/{}", self.kms_key_id),
+            );
             b.refs.insert(id.clone(), self.kms_key_id.clone());
         }
         b
@@ -72,7 +80,11 @@ impl LocalNames {
 }
 
 /// A table's name as the template defines it.
-pub fn table_name(template: &Template, logical_id: &str, b: &Bindings) -> Result<String, TemplateError> {
+pub fn table_name(
+    template: &Template,
+    logical_id: &str,
+    b: &Bindings,
+) -> Result<String, TemplateError> {
     let raw = &template.resource(logical_id)?["Properties"]["TableName"];
     match b.resolve(raw)? {
         Value::String(s) => Ok(s),
@@ -81,7 +93,10 @@ pub fn table_name(template: &Template, logical_id: &str, b: &Bindings) -> Result
 }
 
 impl PolicyGuard {
-    pub fn from_template(template: &Template, names: &LocalNames) -> Result<PolicyGuard, TemplateError> {
+    pub fn from_template(
+        template: &Template,
+        names: &LocalNames,
+    ) -> Result<PolicyGuard, TemplateError> {
         let bindings = names.bindings(template);
         let resolved = bindings.resolve(template.tenant_policy()?)?;
         let policy = PolicyDocument::from_json(&resolved)
@@ -99,22 +114,36 @@ impl PolicyGuard {
             if let Some(pk) = hash_of(&t["Properties"]["KeySchema"]) {
                 partition_keys.insert((name.clone(), None), pk);
             }
-            for gsi in t["Properties"]["GlobalSecondaryIndexes"].as_array().into_iter().flatten() {
-                if let (Some(index), Some(pk)) = (gsi["IndexName"].as_str(), hash_of(&gsi["KeySchema"])) {
+            for gsi in t["Properties"]["GlobalSecondaryIndexes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if let (Some(index), Some(pk)) =
+                    (gsi["IndexName"].as_str(), hash_of(&gsi["KeySchema"]))
+                {
                     partition_keys.insert((name.clone(), Some(index.to_owned())), pk);
                 }
             }
         }
         Ok(PolicyGuard {
             policy,
-            names: ResourceNames { region: names.region.clone(), account: LOCAL_ACCOUNT.into() },
+            names: ResourceNames {
+                region: names.region.clone(),
+                account: LOCAL_ACCOUNT.into(),
+            },
             partition_keys,
         })
     }
 
     /// What IAM would decide for this serialized request, made by a session with these tags.
     /// Every action the request implies must be allowed.
-    pub fn decide(&self, service: Service, request: &HttpRequest, tags: &BTreeMap<String, String>) -> Result<(), String> {
+    pub fn decide(
+        &self,
+        service: Service,
+        request: &HttpRequest,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
         let requests = self.requests(service, request)?;
         if requests.is_empty() {
             return Err("the request names no action".into());
@@ -132,22 +161,28 @@ impl PolicyGuard {
                 }
                 Decision::ImplicitDeny => {
                     return Err(format!(
-                        "not authorized to perform {} on {} because no identity-based policy allows it",
-                        r.action, r.resource
-                    ))
+                    "not authorized to perform {} on {} because no identity-based policy allows it",
+                    r.action, r.resource
+                ))
                 }
             }
         }
         Ok(())
     }
 
-    fn requests(&self, service: Service, request: &HttpRequest) -> Result<Vec<AuthzRequest>, String> {
+    fn requests(
+        &self,
+        service: Service,
+        request: &HttpRequest,
+    ) -> Result<Vec<AuthzRequest>, String> {
         let target = request.headers().get("x-amz-target").unwrap_or_default();
         let body = request.body().bytes().unwrap_or_default();
         match service {
             Service::DynamoDb => {
                 let lookup = |table: &str, index: Option<&str>| {
-                    self.partition_keys.get(&(table.to_owned(), index.map(str::to_owned))).cloned()
+                    self.partition_keys
+                        .get(&(table.to_owned(), index.map(str::to_owned)))
+                        .cloned()
                 };
                 dynamodb_requests(target, body, &self.names, &lookup).map_err(|e| e.to_string())
             }
@@ -155,8 +190,13 @@ impl PolicyGuard {
             Service::S3 => {
                 let uri = request.uri();
                 let after_scheme = uri.split_once("://").map(|(_, r)| r).unwrap_or(uri);
-                let path_and_query = after_scheme.find('/').map(|i| &after_scheme[i..]).unwrap_or("/");
-                let (path, query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+                let path_and_query = after_scheme
+                    .find('/')
+                    .map(|i| &after_scheme[i..])
+                    .unwrap_or("/");
+                let (path, query) = path_and_query
+                    .split_once('?')
+                    .unwrap_or((path_and_query, ""));
                 s3_requests(request.method(), path, query, &self.names).map_err(|e| e.to_string())
             }
         }
@@ -173,13 +213,27 @@ pub struct GuardedHttpClient {
 }
 
 impl GuardedHttpClient {
-    pub fn new(inner: SharedHttpClient, guard: Arc<PolicyGuard>, service: Service, tags: BTreeMap<String, String>) -> Self {
-        Self { inner, guard, service, tags: Arc::new(tags) }
+    pub fn new(
+        inner: SharedHttpClient,
+        guard: Arc<PolicyGuard>,
+        service: Service,
+        tags: BTreeMap<String, String>,
+    ) -> Self {
+        Self {
+            inner,
+            guard,
+            service,
+            tags: Arc::new(tags),
+        }
     }
 }
 
 impl HttpClient for GuardedHttpClient {
-    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
         SharedHttpConnector::new(GuardedConnector {
             inner: self.inner.http_connector(settings, components),
             guard: self.guard.clone(),
@@ -224,9 +278,12 @@ fn access_denied(service: Service, message: &str) -> HttpResponse {
                 message.replace('&', "&amp;").replace('<', "&lt;")),
         ),
     };
-    let status = StatusCode::try_from(status).unwrap_or_else(|_| StatusCode::from(http::StatusCode::FORBIDDEN));
+    let status = StatusCode::try_from(status)
+        .unwrap_or_else(|_| StatusCode::from(http::StatusCode::FORBIDDEN));
     let mut response = HttpResponse::new(status, SdkBody::from(body));
     response.headers_mut().insert("content-type", content_type);
-    response.headers_mut().insert("x-amzn-errortype", "AccessDeniedException");
+    response
+        .headers_mut()
+        .insert("x-amzn-errortype", "AccessDeniedException");
     response
 }

@@ -42,8 +42,19 @@ fn cognito_err<E: ProvideErrorMetadata + std::error::Error + 'static>(
 }
 
 /// Create the Cognito user (or find it), put it in its tenant and role groups, return its `sub`.
-pub async fn create_cognito_user(cognito: &Cognito, pool_id: &str, tenant: &TenantId, user: &NewUser) -> Result<UserId, OnboardError> {
-    let attr = |n: &str, v: &str| AttributeType::builder().name(n).value(v).build().map_err(|e| OnboardError::Cognito(e.to_string()));
+pub async fn create_cognito_user(
+    cognito: &Cognito,
+    pool_id: &str,
+    tenant: &TenantId,
+    user: &NewUser,
+) -> Result<UserId, OnboardError> {
+    let attr = |n: &str, v: &str| {
+        AttributeType::builder()
+            .name(n)
+            .value(v)
+            .build()
+            .map_err(|e| OnboardError::Cognito(e.to_string()))
+    };
     let mut create = cognito
         .admin_create_user()
         .user_pool_id(pool_id)
@@ -78,12 +89,23 @@ pub async fn create_cognito_user(cognito: &Cognito, pool_id: &str, tenant: &Tena
     }
     let sub = created
         .user
-        .and_then(|u| u.attributes.unwrap_or_default().into_iter().find(|a| a.name == "sub"))
+        .and_then(|u| {
+            u.attributes
+                .unwrap_or_default()
+                .into_iter()
+                .find(|a| a.name == "sub")
+        })
         .and_then(|a| a.value);
     let sub = match sub {
         Some(s) => s,
         None => {
-            let got = cognito.admin_get_user().user_pool_id(pool_id).username(&user.email).send().await.map_err(cognito_err)?;
+            let got = cognito
+                .admin_get_user()
+                .user_pool_id(pool_id)
+                .username(&user.email)
+                .send()
+                .await
+                .map_err(cognito_err)?;
             got.user_attributes()
                 .iter()
                 .find(|a| a.name == "sub")
@@ -114,7 +136,9 @@ pub async fn onboard_tenant(
         .await
     {
         Ok(_) => {}
-        Err(e) if e.code() == Some("GroupExistsException") => return Err(OnboardError::TenantExists),
+        Err(e) if e.code() == Some("GroupExistsException") => {
+            return Err(OnboardError::TenantExists)
+        }
         Err(e) => return Err(cognito_err(e)),
     }
     let now = OffsetDateTime::now_utc();
@@ -131,11 +155,16 @@ pub async fn onboard_tenant(
             created_at: now,
         });
     }
-    let record = Tenant { tenant_id: tenant.clone(), name: name.to_owned(), created_at: now };
+    let record = Tenant {
+        tenant_id: tenant.clone(),
+        name: name.to_owned(),
+        created_at: now,
+    };
     let mut writes = vec![record.write()];
     writes.extend(profiles.iter().map(UserProfile::write));
     let after = serde_json::json!({ "tenant": record, "users": profiles });
-    let operator_id = UserId::parse("platform-operator").map_err(|e| OnboardError::Session(e.to_string()))?;
+    let operator_id =
+        UserId::parse("platform-operator").map_err(|e| OnboardError::Session(e.to_string()))?;
     let audit = AuditRecord {
         id: AuditId::new(SystemIds.ulid()),
         tenant_id: tenant.to_string(),
@@ -156,9 +185,13 @@ pub async fn onboard_tenant(
         .session(tenant, Role::Owner, &operator_id)
         .await
         .map_err(|e| OnboardError::Session(e.to_string()))?;
-    session.store().commit(writes, &audit).await.map_err(|e| match e {
-        StoreError::ConditionFailed { .. } => OnboardError::TenantExists,
-        other => OnboardError::Store(other),
-    })?;
+    session
+        .store()
+        .commit(writes, &audit)
+        .await
+        .map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => OnboardError::TenantExists,
+            other => OnboardError::Store(other),
+        })?;
     Ok(profiles)
 }

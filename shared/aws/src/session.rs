@@ -73,7 +73,11 @@ pub struct SessionFactory {
 }
 
 impl SessionFactory {
-    pub fn new(base: SdkConfig, settings: Settings, guard: Option<Arc<PolicyGuard>>) -> SessionFactory {
+    pub fn new(
+        base: SdkConfig,
+        settings: Settings,
+        guard: Option<Arc<PolicyGuard>>,
+    ) -> SessionFactory {
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
@@ -100,10 +104,16 @@ impl SessionFactory {
     }
 
     pub async fn for_caller(&self, caller: &Caller) -> Result<Arc<TenantSession>, SessionError> {
-        self.session(&caller.tenant, caller.role, &caller.user).await
+        self.session(&caller.tenant, caller.role, &caller.user)
+            .await
     }
 
-    pub async fn session(&self, tenant: &TenantId, role: Role, user: &UserId) -> Result<Arc<TenantSession>, SessionError> {
+    pub async fn session(
+        &self,
+        tenant: &TenantId,
+        role: Role,
+        user: &UserId,
+    ) -> Result<Arc<TenantSession>, SessionError> {
         let key = (tenant.clone(), role, user.clone());
         if let Some(s) = self.cached(&key) {
             return Ok(s);
@@ -118,19 +128,34 @@ impl SessionFactory {
     fn cached(&self, key: &CacheKey) -> Option<Arc<TenantSession>> {
         let cache = self.cache.lock().ok()?;
         let s = cache.get(key)?;
-        let fresh = s.expires.duration_since(SystemTime::now()).is_ok_and(|left| left > RENEW_BEFORE_EXPIRY);
+        let fresh = s
+            .expires
+            .duration_since(SystemTime::now())
+            .is_ok_and(|left| left > RENEW_BEFORE_EXPIRY);
         fresh.then(|| s.clone())
     }
 
-    async fn assume(&self, tenant: &TenantId, role: Role, user: &UserId) -> Result<TenantSession, SessionError> {
+    async fn assume(
+        &self,
+        tenant: &TenantId,
+        role: Role,
+        user: &UserId,
+    ) -> Result<TenantSession, SessionError> {
         let tags = session_tags(tenant, role, user);
         let sts_tags = tags
             .iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build().map_err(|e| SessionError(e.to_string())))
+            .map(|(k, v)| {
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .map_err(|e| SessionError(e.to_string()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         // Session names show up in CloudTrail; [\w+=,.@-]{2,64}.
         let session_name: String = format!("fv-{tenant}-{user}").chars().take(64).collect();
-        self.assumed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.assumed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let out = self
             .sts
             .assume_role()
@@ -141,7 +166,9 @@ impl SessionFactory {
             .send()
             .await
             .map_err(|e| SessionError(format!("{}", aws_sdk_sts::error::DisplayErrorContext(e))))?;
-        let creds = out.credentials.ok_or_else(|| SessionError("STS returned no credentials".into()))?;
+        let creds = out
+            .credentials
+            .ok_or_else(|| SessionError("STS returned no credentials".into()))?;
         let expires = SystemTime::try_from(creds.expiration).unwrap_or_else(|_| SystemTime::now());
         let credentials = Credentials::new(
             creds.access_key_id,
@@ -152,7 +179,12 @@ impl SessionFactory {
         );
         let http_for = |service: Service| -> SharedHttpClient {
             match &self.guard {
-                Some(guard) => SharedHttpClient::new(GuardedHttpClient::new(self.http.clone(), guard.clone(), service, tags.clone())),
+                Some(guard) => SharedHttpClient::new(GuardedHttpClient::new(
+                    self.http.clone(),
+                    guard.clone(),
+                    service,
+                    tags.clone(),
+                )),
                 None => self.http.clone(),
             }
         };

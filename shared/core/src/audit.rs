@@ -82,9 +82,19 @@ fn walk(path: &str, before: Option<&Value>, after: Option<&Value>, out: &mut Vec
                 .map(|leaf| SENSITIVE_FIELDS.iter().any(|s| leaf.contains(s)))
                 .unwrap_or(false);
             let shown = |v: Option<&Value>| {
-                v.map(|v| if redact { Value::String(REDACTED.into()) } else { v.clone() })
+                v.map(|v| {
+                    if redact {
+                        Value::String(REDACTED.into())
+                    } else {
+                        v.clone()
+                    }
+                })
             };
-            out.push(FieldChange { path: path.to_owned(), before: shown(b), after: shown(a) });
+            out.push(FieldChange {
+                path: path.to_owned(),
+                before: shown(b),
+                after: shown(a),
+            });
         }
         _ => {}
     }
@@ -107,7 +117,8 @@ mod tests {
     #[test]
     fn diff_lists_leaf_changes_and_redacts_secrets() {
         let before = json!({"name": "A", "contact": {"phone": "1"}, "api_token": "old"});
-        let after = json!({"name": "B", "contact": {"phone": "1", "email": "e"}, "api_token": "new"});
+        let after =
+            json!({"name": "B", "contact": {"phone": "1", "email": "e"}, "api_token": "new"});
         let d = diff(Some(&before), Some(&after));
         let paths: Vec<&str> = d.iter().map(|c| c.path.as_str()).collect();
         assert_eq!(paths, vec!["/api_token", "/contact/email", "/name"]);

@@ -30,7 +30,11 @@ impl Resource {
         match self {
             Resource::Tenant(t) => (uid("Tenant", t.as_str()), json!({ "tenant": t.as_str() })),
             Resource::User(t, u) => (uid("User", u.as_str()), json!({ "tenant": t.as_str() })),
-            Resource::Customer { tenant, id, assigned_technicians } => (
+            Resource::Customer {
+                tenant,
+                id,
+                assigned_technicians,
+            } => (
                 uid("Customer", &id.to_string()),
                 json!({
                     "tenant": tenant.as_str(),
@@ -79,11 +83,19 @@ impl PolicyEngine {
     pub fn load() -> Result<Self, PolicyLoadError> {
         let policies =
             PolicySet::from_str(POLICY_TEXT).map_err(|e| PolicyLoadError(e.to_string()))?;
-        Ok(Self { policies, authorizer: Authorizer::new() })
+        Ok(Self {
+            policies,
+            authorizer: Authorizer::new(),
+        })
     }
 
     /// Decide whether `caller` may perform `action` on `resource`.
-    pub fn decide(&self, caller: &Caller, action: Action, resource: &Resource) -> Result<(), Denied> {
+    pub fn decide(
+        &self,
+        caller: &Caller,
+        action: Action,
+        resource: &Resource,
+    ) -> Result<(), Denied> {
         let denied = |reason: String| Err(Denied { reason });
         let principal = uid("User", caller.user.as_str());
         let (resource_uid, resource_attrs) = resource.uid_and_attrs();
@@ -103,8 +115,8 @@ impl PolicyEngine {
             Ok(e) => e,
             Err(e) => return denied(format!("entities: {e}")),
         };
-        let parse_uid = |v: &Value| EntityUid::from_json(v.clone());
-        let (Ok(p), Ok(a), Ok(r)) = (
+        let parse_uid = |v: &Value| EntityUid::from_json(v.clone()).ok();
+        let (Some(p), Some(a), Some(r)) = (
             parse_uid(&principal),
             parse_uid(&json!({ "type": "Fieldvault::Action", "id": action.policy_name() })),
             parse_uid(&resource_uid),
@@ -115,16 +127,25 @@ impl PolicyEngine {
             Ok(r) => r,
             Err(e) => return denied(format!("request: {e}")),
         };
-        let response = self.authorizer.is_authorized(&request, &self.policies, &entities);
-        let errors: Vec<String> = response.diagnostics().errors().map(|e| e.to_string()).collect();
+        let response = self
+            .authorizer
+            .is_authorized(&request, &self.policies, &entities);
+        let errors: Vec<String> = response
+            .diagnostics()
+            .errors()
+            .map(|e| e.to_string())
+            .collect();
         if !errors.is_empty() {
             return denied(format!("policy evaluation error: {}", errors.join("; ")));
         }
         match response.decision() {
             Decision::Allow => Ok(()),
             Decision::Deny => {
-                let by: Vec<String> =
-                    response.diagnostics().reason().map(|id| id.to_string()).collect();
+                let by: Vec<String> = response
+                    .diagnostics()
+                    .reason()
+                    .map(|id| id.to_string())
+                    .collect();
                 if by.is_empty() {
                     denied("no policy permits this".into())
                 } else {
@@ -159,7 +180,8 @@ mod tests {
         let engine = PolicyEngine::load().expect("policy loads");
         let expect = |action: Action, allowed: &[Role]| {
             for role in Role::ALL {
-                let got = engine.decide(&caller("acme", role), action, &Resource::Tenant(t("acme")));
+                let got =
+                    engine.decide(&caller("acme", role), action, &Resource::Tenant(t("acme")));
                 assert_eq!(got.is_ok(), allowed.contains(&role), "{action:?} as {role}");
             }
         };
@@ -169,14 +191,21 @@ mod tests {
         expect(Action::ListAudit, &[Owner, Admin]);
         expect(Action::Intake, &[Owner, Admin, Dispatcher]);
         expect(Action::CreateCustomer, &[Owner, Admin, Dispatcher]);
-        expect(Action::ListCustomers, &[Owner, Admin, Dispatcher, Accounting]);
+        expect(
+            Action::ListCustomers,
+            &[Owner, Admin, Dispatcher, Accounting],
+        );
     }
 
     #[test]
     fn nothing_crosses_tenants_even_for_owners() {
         let engine = PolicyEngine::load().expect("policy loads");
         for action in Action::ALL {
-            let got = engine.decide(&caller("acme", Role::Owner), action, &Resource::Tenant(t("other")));
+            let got = engine.decide(
+                &caller("acme", Role::Owner),
+                action,
+                &Resource::Tenant(t("other")),
+            );
             assert!(got.is_err(), "{action:?} crossed tenants");
         }
     }
@@ -186,15 +215,23 @@ mod tests {
         let engine = PolicyEngine::load().expect("policy loads");
         let tech = caller("acme", Role::Technician);
         let id = CustomerId::new(ulid::Ulid::new());
-        let unassigned = Resource::Customer { tenant: t("acme"), id, assigned_technicians: vec![] };
-        assert!(engine.decide(&tech, Action::GetCustomer, &unassigned).is_err());
+        let unassigned = Resource::Customer {
+            tenant: t("acme"),
+            id,
+            assigned_technicians: vec![],
+        };
+        assert!(engine
+            .decide(&tech, Action::GetCustomer, &unassigned)
+            .is_err());
         let assigned = Resource::Customer {
             tenant: t("acme"),
             id,
             assigned_technicians: vec![tech.user.clone()],
         };
         assert!(engine.decide(&tech, Action::GetCustomer, &assigned).is_ok());
-        assert!(engine.decide(&tech, Action::UpdateCustomer, &assigned).is_err());
+        assert!(engine
+            .decide(&tech, Action::UpdateCustomer, &assigned)
+            .is_err());
         assert!(engine
             .decide(&tech, Action::ListCustomers, &Resource::Tenant(t("acme")))
             .is_err());

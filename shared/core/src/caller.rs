@@ -177,21 +177,33 @@ mod tests {
             ("token_use", "id"),
             ("cognito:groups", "[tenant:acme owner]"),
         ]);
-        assert_eq!(Caller::from_claims(&id_token), Err(CallerError::NotAccessToken));
+        assert_eq!(
+            Caller::from_claims(&id_token),
+            Err(CallerError::NotAccessToken)
+        );
         let two_tenants = claims(&[
             ("sub", "u1"),
             ("token_use", "access"),
             ("cognito:groups", "[tenant:acme tenant:other owner]"),
         ]);
-        assert_eq!(Caller::from_claims(&two_tenants), Err(CallerError::NoSingleTenant));
+        assert_eq!(
+            Caller::from_claims(&two_tenants),
+            Err(CallerError::NoSingleTenant)
+        );
         let two_roles = claims(&[
             ("sub", "u1"),
             ("token_use", "access"),
             ("cognito:groups", "[tenant:acme owner technician]"),
         ]);
-        assert_eq!(Caller::from_claims(&two_roles), Err(CallerError::NoSingleRole));
+        assert_eq!(
+            Caller::from_claims(&two_roles),
+            Err(CallerError::NoSingleRole)
+        );
         let no_groups = claims(&[("sub", "u1"), ("token_use", "access")]);
-        assert_eq!(Caller::from_claims(&no_groups), Err(CallerError::NoSingleTenant));
+        assert_eq!(
+            Caller::from_claims(&no_groups),
+            Err(CallerError::NoSingleTenant)
+        );
     }
 
     #[test]

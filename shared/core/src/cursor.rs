@@ -34,7 +34,11 @@ impl CursorKey {
             .mac(scope, &payload)
             .map(|m| m.finalize().into_bytes().to_vec())
             .unwrap_or_default();
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(tag))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(tag)
+        )
     }
 
     pub fn decode(&self, scope: &str, cursor: &str) -> Result<PageKey, ApiError> {

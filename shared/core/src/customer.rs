@@ -167,7 +167,10 @@ struct Complaints(Vec<FieldError>);
 
 impl Complaints {
     fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), message: message.into() });
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
     }
     fn text(&mut self, field: &str, value: &str, max: usize, required: bool) -> String {
         let v = value.trim();
@@ -192,7 +195,10 @@ impl Complaints {
         if self.0.is_empty() {
             Ok(())
         } else {
-            Err(ApiError::BadRequest { detail: "the request body is invalid".into(), errors: self.0 })
+            Err(ApiError::BadRequest {
+                detail: "the request body is invalid".into(),
+                errors: self.0,
+            })
         }
     }
 }
@@ -200,7 +206,10 @@ impl Complaints {
 /// Normalize a phone number to E.164. Ten digits are taken as North American.
 pub fn normalize_phone(raw: &str) -> Option<String> {
     let trimmed = raw.trim();
-    if !trimmed.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
+    if !trimmed
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+    {
         return None;
     }
     let digits: String = trimmed.chars().filter(char::is_ascii_digit).collect();
@@ -243,7 +252,10 @@ fn check_contact_points(c: &mut Complaints, points: &[ContactPoint]) -> Vec<Cont
             ContactKind::Email => normalize_email(&p.value),
         };
         let Some(value) = value else {
-            c.add(format!("{field}.value"), format!("is not a valid {}", p.kind.as_str()));
+            c.add(
+                format!("{field}.value"),
+                format!("is not a valid {}", p.kind.as_str()),
+            );
             continue;
         };
         if p.kind == ContactKind::Email && p.sms_consent {
@@ -256,7 +268,11 @@ fn check_contact_points(c: &mut Complaints, points: &[ContactPoint]) -> Vec<Cont
             c.add(format!("{field}.value"), "is listed twice");
         }
         let label = c.opt_text(&format!("{field}.label"), &p.label, 100);
-        out.push(ContactPoint { value, label, ..p.clone() });
+        out.push(ContactPoint {
+            value,
+            label,
+            ..p.clone()
+        });
     }
     out
 }
@@ -286,7 +302,10 @@ fn check_locations(
             let a = &l.address;
             let country = c.text(&format!("{f}.address.country"), &a.country, 2, true);
             if country.len() != 2 || !country.chars().all(|ch| ch.is_ascii_alphabetic()) {
-                c.add(format!("{f}.address.country"), "must be a two-letter country code");
+                c.add(
+                    format!("{f}.address.country"),
+                    "must be a two-letter country code",
+                );
             }
             ServiceLocation {
                 id,
@@ -296,7 +315,12 @@ fn check_locations(
                     line2: c.opt_text(&format!("{f}.address.line2"), &a.line2, MAX_SHORT),
                     city: c.text(&format!("{f}.address.city"), &a.city, MAX_SHORT, true),
                     region: c.text(&format!("{f}.address.region"), &a.region, MAX_SHORT, true),
-                    postal_code: c.text(&format!("{f}.address.postal_code"), &a.postal_code, 20, true),
+                    postal_code: c.text(
+                        &format!("{f}.address.postal_code"),
+                        &a.postal_code,
+                        20,
+                        true,
+                    ),
                     country: country.to_uppercase(),
                 },
                 access_notes: c.opt_text(&format!("{f}.access_notes"), &l.access_notes, 1000),
@@ -371,7 +395,8 @@ impl Customer {
             next.contact_points = check_contact_points(&mut c, points);
         }
         if let Some(locations) = &patch.service_locations {
-            next.service_locations = check_locations(&mut c, locations, &self.service_locations, ids);
+            next.service_locations =
+                check_locations(&mut c, locations, &self.service_locations, ids);
         }
         c.finish()?;
         next.updated_at = now;
@@ -401,7 +426,11 @@ impl Customer {
     /// Writes that store a new customer with its contact lookups.
     pub fn creation_writes(&self) -> Vec<Write> {
         let mut writes = vec![self.put(Condition::NotExists)];
-        writes.extend(self.contact_keys().into_iter().map(|key| self.lookup_put(key)));
+        writes.extend(
+            self.contact_keys()
+                .into_iter()
+                .map(|key| self.lookup_put(key)),
+        );
         writes
     }
 
@@ -413,9 +442,16 @@ impl Customer {
         writes.extend(
             old.iter()
                 .filter(|k| !new.contains(k))
-                .map(|k| Write::Delete { key: k.clone(), condition: Condition::None }),
+                .map(|k| Write::Delete {
+                    key: k.clone(),
+                    condition: Condition::None,
+                }),
         );
-        writes.extend(new.into_iter().filter(|k| !old.contains(k)).map(|k| self.lookup_put(k)));
+        writes.extend(
+            new.into_iter()
+                .filter(|k| !old.contains(k))
+                .map(|k| self.lookup_put(k)),
+        );
         writes
     }
 
@@ -430,8 +466,16 @@ impl Customer {
 
     fn lookup_put(&self, key: keys::Key) -> Write {
         let mut item = Item::new();
-        item.insert("customer_id".into(), serde_json::Value::String(self.id.to_string()));
-        Write::Put { key, index: None, item, condition: Condition::NotExists }
+        item.insert(
+            "customer_id".into(),
+            serde_json::Value::String(self.id.to_string()),
+        );
+        Write::Put {
+            key,
+            index: None,
+            item,
+            condition: Condition::NotExists,
+        }
     }
 }
 
@@ -448,16 +492,32 @@ mod tests {
     }
 
     fn new_customer(json: serde_json::Value) -> Result<Customer, ApiError> {
-        let input: NewCustomer = serde_json::from_value(json).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        Customer::create(&input, &tenant(), &user(), OffsetDateTime::UNIX_EPOCH, &SystemIds)
+        let input: NewCustomer =
+            serde_json::from_value(json).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Customer::create(
+            &input,
+            &tenant(),
+            &user(),
+            OffsetDateTime::UNIX_EPOCH,
+            &SystemIds,
+        )
     }
 
     #[test]
     fn phones_and_emails_normalize() {
-        assert_eq!(normalize_phone("(555) 123-4567").as_deref(), Some("+15551234567"));
-        assert_eq!(normalize_phone("+44 20 7946 0958").as_deref(), Some("+442079460958"));
+        assert_eq!(
+            normalize_phone("(555) 123-4567").as_deref(),
+            Some("+15551234567")
+        );
+        assert_eq!(
+            normalize_phone("+44 20 7946 0958").as_deref(),
+            Some("+442079460958")
+        );
         assert_eq!(normalize_phone("12ab"), None);
-        assert_eq!(normalize_email(" Pat@Example.COM ").as_deref(), Some("pat@example.com"));
+        assert_eq!(
+            normalize_email(" Pat@Example.COM ").as_deref(),
+            Some("pat@example.com")
+        );
         assert_eq!(normalize_email("no-at-sign"), None);
         assert_eq!(normalize_email("a@b"), None);
     }
@@ -468,7 +528,9 @@ mod tests {
             "name": " ",
             "contact_points": [{"kind": "email", "value": "bad", "sms_consent": true}],
         }));
-        let Err(ApiError::BadRequest { errors, .. }) = err else { panic!("expected 400") };
+        let Err(ApiError::BadRequest { errors, .. }) = err else {
+            panic!("expected 400")
+        };
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert!(fields.contains(&"name"));
         assert!(fields.contains(&"contact_points[0].value"));
@@ -499,12 +561,24 @@ mod tests {
             version: Some(1),
             ..Default::default()
         };
-        let next = c.patched(&patch, OffsetDateTime::UNIX_EPOCH, &SystemIds).expect("patch");
+        let next = c
+            .patched(&patch, OffsetDateTime::UNIX_EPOCH, &SystemIds)
+            .expect("patch");
         assert_eq!(next.version, 2);
         let writes = next.update_writes(&c);
-        assert_eq!(writes.len(), 3, "put customer, delete old phone lookup, put email lookup");
-        let stale = CustomerPatch { version: Some(7), ..Default::default() };
-        assert!(matches!(c.patched(&stale, OffsetDateTime::UNIX_EPOCH, &SystemIds), Err(ApiError::Conflict(_))));
+        assert_eq!(
+            writes.len(),
+            3,
+            "put customer, delete old phone lookup, put email lookup"
+        );
+        let stale = CustomerPatch {
+            version: Some(7),
+            ..Default::default()
+        };
+        assert!(matches!(
+            c.patched(&stale, OffsetDateTime::UNIX_EPOCH, &SystemIds),
+            Err(ApiError::Conflict(_))
+        ));
     }
 
     #[test]
@@ -521,7 +595,9 @@ mod tests {
             ]
         }))
         .expect("patch parses");
-        let next = c.patched(&patch, OffsetDateTime::UNIX_EPOCH, &SystemIds).expect("patch");
+        let next = c
+            .patched(&patch, OffsetDateTime::UNIX_EPOCH, &SystemIds)
+            .expect("patch");
         assert_eq!(next.service_locations[0].id, known);
         let foreign: CustomerPatch = serde_json::from_value(serde_json::json!({
             "service_locations": [
@@ -529,6 +605,8 @@ mod tests {
             ]
         }))
         .expect("patch parses");
-        assert!(c.patched(&foreign, OffsetDateTime::UNIX_EPOCH, &SystemIds).is_err());
+        assert!(c
+            .patched(&foreign, OffsetDateTime::UNIX_EPOCH, &SystemIds)
+            .is_err());
     }
 }

@@ -152,10 +152,15 @@ mod tests {
 
     #[test]
     fn tenant_ids_refuse_key_and_pattern_metacharacters() {
-        for bad in ["a#b", "ab*", "ab?", "a$b", "AB", "1abc", "ab", "", "a b", "a/b"] {
+        for bad in [
+            "a#b", "ab*", "ab?", "a$b", "AB", "1abc", "ab", "", "a b", "a/b",
+        ] {
             assert!(TenantId::parse(bad).is_err(), "{bad} accepted");
         }
-        assert_eq!(TenantId::parse("acme-hvac-2").map(|t| t.to_string()), Ok("acme-hvac-2".into()));
+        assert_eq!(
+            TenantId::parse("acme-hvac-2").map(|t| t.to_string()),
+            Ok("acme-hvac-2".into())
+        );
     }
 
     #[test]

@@ -63,7 +63,10 @@ impl Intake {
     pub fn parse(input: &IntakeInput) -> Result<Intake, ApiError> {
         let mut errors = Vec::new();
         let mut complain = |field: &str, message: &str| {
-            errors.push(FieldError { field: field.into(), message: message.into() })
+            errors.push(FieldError {
+                field: field.into(),
+                message: message.into(),
+            })
         };
         let name = input.contact.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 200 {
@@ -103,18 +106,31 @@ impl Intake {
         if input.contact.email_consent && input.contact.email.is_none() {
             complain("contact.email_consent", "needs an email");
         }
-        let campaign = input.campaign.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        let campaign = input
+            .campaign
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
         match (input.source, campaign) {
             (LeadSource::Campaign, None) => complain("campaign", "is required for campaign leads"),
-            (_, Some(c)) if c.chars().count() > 100 => complain("campaign", "is longer than 100 characters"),
+            (_, Some(c)) if c.chars().count() > 100 => {
+                complain("campaign", "is longer than 100 characters")
+            }
             _ => {}
         }
-        let notes = input.notes.as_deref().map(str::trim).filter(|n| !n.is_empty());
+        let notes = input
+            .notes
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty());
         if notes.is_some_and(|n| n.chars().count() > 4000) {
             complain("notes", "is longer than 4000 characters");
         }
         if !errors.is_empty() {
-            return Err(ApiError::BadRequest { detail: "the intake is invalid".into(), errors });
+            return Err(ApiError::BadRequest {
+                detail: "the intake is invalid".into(),
+                errors,
+            });
         }
         Ok(Intake {
             source: input.source,
@@ -186,7 +202,8 @@ fn object<T: Serialize>(value: &T) -> Item {
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 impl Lead {
@@ -209,7 +226,11 @@ impl Task {
     pub fn write(&self) -> Write {
         Write::Put {
             key: keys::task(&self.tenant_id, &self.id),
-            index: Some(keys::open_tasks_index(&self.tenant_id, &rfc3339(self.due_at), &self.id)),
+            index: Some(keys::open_tasks_index(
+                &self.tenant_id,
+                &rfc3339(self.due_at),
+                &self.id,
+            )),
             item: object(self),
             condition: Condition::NotExists,
         }
@@ -221,7 +242,8 @@ mod tests {
     use super::*;
 
     fn parse(v: serde_json::Value) -> Result<Intake, ApiError> {
-        let input: IntakeInput = serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let input: IntakeInput =
+            serde_json::from_value(v).map_err(|e| ApiError::bad_request(e.to_string()))?;
         Intake::parse(&input)
     }
 
@@ -238,7 +260,8 @@ mod tests {
     fn campaign_leads_name_their_campaign() {
         let v = serde_json::json!({"source": "campaign", "contact": {"name": "Pat", "email": "p@x.io"}});
         assert!(parse(v).is_err());
-        let v = serde_json::json!({"source": "bogus", "contact": {"name": "Pat", "email": "p@x.io"}});
+        let v =
+            serde_json::json!({"source": "bogus", "contact": {"name": "Pat", "email": "p@x.io"}});
         assert!(parse(v).is_err());
     }
 }

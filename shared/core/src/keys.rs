@@ -35,16 +35,25 @@ fn prefix(t: &TenantId, kind: &str) -> String {
 }
 
 pub fn tenant_profile(t: &TenantId) -> Key {
-    Key { pk: prefix(t, "TENANT"), sk: "PROFILE".into() }
+    Key {
+        pk: prefix(t, "TENANT"),
+        sk: "PROFILE".into(),
+    }
 }
 
 pub fn user(t: &TenantId, u: &UserId) -> Key {
-    Key { pk: prefix(t, &format!("USER#{u}")), sk: "PROFILE".into() }
+    Key {
+        pk: prefix(t, &format!("USER#{u}")),
+        sk: "PROFILE".into(),
+    }
 }
 
 /// Users of a tenant, ordered by email.
 pub fn users_index(t: &TenantId, email: &str, u: &UserId) -> IndexKey {
-    IndexKey { pk: users_list(t), sk: format!("{}#{u}", email.to_lowercase()) }
+    IndexKey {
+        pk: users_list(t),
+        sk: format!("{}#{u}", email.to_lowercase()),
+    }
 }
 
 pub fn users_list(t: &TenantId) -> String {
@@ -52,12 +61,18 @@ pub fn users_list(t: &TenantId) -> String {
 }
 
 pub fn customer(t: &TenantId, c: &CustomerId) -> Key {
-    Key { pk: prefix(t, &format!("CUST#{c}")), sk: "CUSTOMER".into() }
+    Key {
+        pk: prefix(t, &format!("CUST#{c}")),
+        sk: "CUSTOMER".into(),
+    }
 }
 
 /// Customers of a tenant, ordered by display name.
 pub fn customers_index(t: &TenantId, sort_name: &str, c: &CustomerId) -> IndexKey {
-    IndexKey { pk: customers_list(t), sk: format!("{}#{c}", sort_name.to_lowercase()) }
+    IndexKey {
+        pk: customers_list(t),
+        sk: format!("{}#{c}", sort_name.to_lowercase()),
+    }
 }
 
 pub fn customers_list(t: &TenantId) -> String {
@@ -69,37 +84,58 @@ pub fn customers_list(t: &TenantId) -> String {
 pub fn contact_lookup(t: &TenantId, kind: &str, normalized_value: &str) -> Key {
     let digest = Sha256::digest(format!("{kind}:{normalized_value}").as_bytes());
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    Key { pk: prefix(t, &format!("CONTACT#{hex}")), sk: "CONTACT".into() }
+    Key {
+        pk: prefix(t, &format!("CONTACT#{hex}")),
+        sk: "CONTACT".into(),
+    }
 }
 
 pub fn lead(t: &TenantId, l: &LeadId) -> Key {
-    Key { pk: prefix(t, &format!("LEAD#{l}")), sk: "LEAD".into() }
+    Key {
+        pk: prefix(t, &format!("LEAD#{l}")),
+        sk: "LEAD".into(),
+    }
 }
 
 /// Operations items of one customer (leads now; estimates, jobs and visits later), in order.
 pub fn customer_ops_index(t: &TenantId, c: &CustomerId, kind: &str, id: &str) -> IndexKey {
-    IndexKey { pk: prefix(t, &format!("C#{c}#OPS")), sk: format!("{kind}#{id}") }
+    IndexKey {
+        pk: prefix(t, &format!("C#{c}#OPS")),
+        sk: format!("{kind}#{id}"),
+    }
 }
 
 pub fn task(t: &TenantId, id: &TaskId) -> Key {
-    Key { pk: prefix(t, &format!("TASK#{id}")), sk: "TASK".into() }
+    Key {
+        pk: prefix(t, &format!("TASK#{id}")),
+        sk: "TASK".into(),
+    }
 }
 
 /// Open tasks of a tenant, ordered by due time.
 pub fn open_tasks_index(t: &TenantId, due_rfc3339: &str, id: &TaskId) -> IndexKey {
-    IndexKey { pk: prefix(t, "TASKS#OPEN"), sk: format!("{due_rfc3339}#{id}") }
+    IndexKey {
+        pk: prefix(t, "TASKS#OPEN"),
+        sk: format!("{due_rfc3339}#{id}"),
+    }
 }
 
 /// Marks that one sign-in (Cognito `origin_jti`) has been recorded.
 pub fn sign_in(t: &TenantId, sign_in_id: &str) -> Key {
     let digest = Sha256::digest(sign_in_id.as_bytes());
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    Key { pk: prefix(t, &format!("SIGNIN#{hex}")), sk: "SIGNIN".into() }
+    Key {
+        pk: prefix(t, &format!("SIGNIN#{hex}")),
+        sk: "SIGNIN".into(),
+    }
 }
 
 /// Audit records live in their own table, one partition per tenant, ordered by ULID (time).
 pub fn audit(t: &TenantId, id: &AuditId) -> Key {
-    Key { pk: audit_partition(t), sk: id.to_string() }
+    Key {
+        pk: audit_partition(t),
+        sk: id.to_string(),
+    }
 }
 
 pub fn audit_partition(t: &TenantId) -> String {

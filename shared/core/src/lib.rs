@@ -10,11 +10,11 @@ pub mod iam;
 pub mod ids;
 pub mod intake;
 pub mod keys;
+#[cfg(any(test, feature = "memory"))]
+pub mod memory;
 pub mod problem;
 pub mod request;
 pub mod routes;
 pub mod store;
 pub mod template;
 pub mod user;
-#[cfg(any(test, feature = "memory"))]
-pub mod memory;

@@ -19,18 +19,29 @@ fn check(items: &BTreeMap<(String, String), Item>, key: &Key, c: &Condition) -> 
     match c {
         Condition::None => true,
         Condition::NotExists => current.is_none(),
-        Condition::VersionIs(v) => current.and_then(|i| i.get("version")).and_then(|x| x.as_u64()) == Some(*v),
+        Condition::VersionIs(v) => {
+            current
+                .and_then(|i| i.get("version"))
+                .and_then(|x| x.as_u64())
+                == Some(*v)
+        }
     }
 }
 
 impl TenantStore for MemoryStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        let items = self.items.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        let items = self
+            .items
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
         Ok(items.get(&(key.pk.clone(), key.sk.clone())).cloned())
     }
 
     async fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
-        let items = self.items.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        let items = self
+            .items
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
         let attr = if q.index { keys::GSI1_PK } else { keys::PK };
         let mut found: Vec<Item> = items
             .values()
@@ -38,17 +49,25 @@ impl TenantStore for MemoryStore {
             .cloned()
             .collect();
         found.truncate(q.limit as usize);
-        Ok(Page { items: found, next: None })
+        Ok(Page {
+            items: found,
+            next: None,
+        })
     }
 
     async fn commit(&self, writes: Vec<Write>, audit: &AuditRecord) -> Result<(), StoreError> {
         if self.fail_audit.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(StoreError::Unavailable("audit write failed".into()));
         }
-        let mut items = self.items.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        let mut items = self
+            .items
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
         for (index, w) in writes.iter().enumerate() {
             let (key, c) = match w {
-                Write::Put { key, condition, .. } | Write::Delete { key, condition } => (key, condition),
+                Write::Put { key, condition, .. } | Write::Delete { key, condition } => {
+                    (key, condition)
+                }
             };
             if !check(&items, key, c) {
                 return Err(StoreError::ConditionFailed { index });
@@ -56,7 +75,12 @@ impl TenantStore for MemoryStore {
         }
         for w in writes {
             match w {
-                Write::Put { key, index, mut item, .. } => {
+                Write::Put {
+                    key,
+                    index,
+                    mut item,
+                    ..
+                } => {
                     item.insert(keys::PK.into(), key.pk.clone().into());
                     if let Some(ix) = index {
                         item.insert(keys::GSI1_PK.into(), ix.pk.into());
@@ -69,18 +93,32 @@ impl TenantStore for MemoryStore {
                 }
             }
         }
-        self.audit.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?.push(audit.clone());
+        self.audit
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?
+            .push(audit.clone());
         Ok(())
     }
 
     async fn append_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
-        self.audit.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?.push(audit.clone());
+        self.audit
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?
+            .push(audit.clone());
         Ok(())
     }
 
     async fn audit_page(&self, limit: u32, _start: Option<PageKey>) -> Result<Page, StoreError> {
-        let audit = self.audit.lock().map_err(|_| StoreError::Unavailable("poisoned".into()))?;
-        let items = audit.iter().rev().take(limit as usize).map(crate::audit::to_object).collect();
+        let audit = self
+            .audit
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        let items = audit
+            .iter()
+            .rev()
+            .take(limit as usize)
+            .map(crate::audit::to_object)
+            .collect();
         Ok(Page { items, next: None })
     }
 }
@@ -102,7 +140,8 @@ impl TestRig {
             store: MemoryStore::default(),
             caller: crate::caller::Caller {
                 tenant,
-                user: crate::ids::UserId::parse(&format!("user-{role}")).unwrap_or_else(|e| panic!("{e}")),
+                user: crate::ids::UserId::parse(&format!("user-{role}"))
+                    .unwrap_or_else(|e| panic!("{e}")),
                 role,
                 username: format!("{role}@example.com"),
                 sign_in_id: None,

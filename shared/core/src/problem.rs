@@ -4,9 +4,15 @@ use serde::Serialize;
 
 /// Headers on every response, errors included (DESIGN.md section 8).
 pub const SECURITY_HEADERS: &[(&str, &str)] = &[
-    ("strict-transport-security", "max-age=31536000; includeSubDomains"),
+    (
+        "strict-transport-security",
+        "max-age=31536000; includeSubDomains",
+    ),
     ("x-content-type-options", "nosniff"),
-    ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
     ("x-frame-options", "DENY"),
     ("cache-control", "no-store"),
     ("referrer-policy", "no-referrer"),
@@ -29,7 +35,10 @@ pub struct FieldError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ApiError {
     #[error("{detail}")]
-    BadRequest { detail: String, errors: Vec<FieldError> },
+    BadRequest {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     #[error("authentication required: {0}")]
     Unauthenticated(String),
     #[error("forbidden")]
@@ -68,13 +77,19 @@ pub struct Problem {
 
 impl ApiError {
     pub fn bad_request(detail: impl Into<String>) -> Self {
-        ApiError::BadRequest { detail: detail.into(), errors: Vec::new() }
+        ApiError::BadRequest {
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
     }
 
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
         ApiError::BadRequest {
             detail: "the request body is invalid".into(),
-            errors: vec![FieldError { field: field.into(), message: message.into() }],
+            errors: vec![FieldError {
+                field: field.into(),
+                message: message.into(),
+            }],
         }
     }
 
@@ -102,12 +117,14 @@ impl ApiError {
             ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict(_) => ("conflict", "Conflict with the current state"),
             ApiError::PayloadTooLarge => ("payload-too-large", "The request body is too large"),
-            ApiError::UnsupportedMediaType => {
-                ("unsupported-media-type", "The request body must be application/json")
-            }
-            ApiError::Unavailable(_) => {
-                ("unavailable", "The change could not be recorded; nothing was changed")
-            }
+            ApiError::UnsupportedMediaType => (
+                "unsupported-media-type",
+                "The request body must be application/json",
+            ),
+            ApiError::Unavailable(_) => (
+                "unavailable",
+                "The change could not be recorded; nothing was changed",
+            ),
             ApiError::Internal => ("internal", "Internal error"),
         }
     }
@@ -120,9 +137,10 @@ impl ApiError {
             ApiError::BadRequest { detail, errors } => (Some(detail.clone()), errors.clone()),
             ApiError::Unauthenticated(d) => (Some(d.clone()), Vec::new()),
             ApiError::Conflict(d) => (Some(d.clone()), Vec::new()),
-            ApiError::PayloadTooLarge => {
-                (Some(format!("the limit is {MAX_BODY_BYTES} bytes")), Vec::new())
-            }
+            ApiError::PayloadTooLarge => (
+                Some(format!("the limit is {MAX_BODY_BYTES} bytes")),
+                Vec::new(),
+            ),
             _ => (None, Vec::new()),
         };
         Problem {
@@ -147,7 +165,12 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     }
     let is_json = content_type
         .map(|ct| {
-            let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            let mime = ct
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             mime == "application/json" || mime.ends_with("+json")
         })
         .unwrap_or(false);
@@ -156,7 +179,10 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     }
     serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
         detail: "the request body is not valid for this operation".into(),
-        errors: vec![FieldError { field: "body".into(), message: e.to_string() }],
+        errors: vec![FieldError {
+            field: "body".into(),
+            message: e.to_string(),
+        }],
     })
 }
 
@@ -177,9 +203,15 @@ mod tests {
         assert!(parse_json::<Thing>(ct, br#"{"name":"a"}"#).is_ok());
         let unknown = parse_json::<Thing>(ct, br#"{"name":"a","tenant_id":"other"}"#);
         assert!(matches!(unknown, Err(ApiError::BadRequest { .. })));
-        assert_eq!(parse_json::<Thing>(Some("text/plain"), b"{}").err(), Some(ApiError::UnsupportedMediaType));
+        assert_eq!(
+            parse_json::<Thing>(Some("text/plain"), b"{}").err(),
+            Some(ApiError::UnsupportedMediaType)
+        );
         let big = vec![b' '; MAX_BODY_BYTES + 1];
-        assert_eq!(parse_json::<Thing>(ct, &big).err(), Some(ApiError::PayloadTooLarge));
+        assert_eq!(
+            parse_json::<Thing>(ct, &big).err(),
+            Some(ApiError::PayloadTooLarge)
+        );
     }
 
     #[test]

@@ -89,7 +89,10 @@ impl<S: TenantStore> Ctx<'_, S> {
                     None,
                     None,
                 );
-                self.store.append_audit(&record).await.map_err(store_error)?;
+                self.store
+                    .append_audit(&record)
+                    .await
+                    .map_err(store_error)?;
                 Err(ApiError::Forbidden)
             }
         }
@@ -104,8 +107,15 @@ impl<S: TenantStore> Ctx<'_, S> {
         before: Option<&Value>,
         after: Option<&Value>,
     ) -> Result<(), StoreError> {
+        let audit_index = writes.len();
         let record = self.record(action, resource, Outcome::Success, None, before, after);
-        self.store.commit(writes, &record).await
+        match self.store.commit(writes, &record).await {
+            // The audit record (last in the transaction) could not be written: nothing was.
+            Err(StoreError::ConditionFailed { index }) if index == audit_index => Err(
+                StoreError::Unavailable("the audit record could not be written".into()),
+            ),
+            other => other,
+        }
     }
 
     /// Record the first request of a sign-in session once (a marker item makes it idempotent
@@ -121,7 +131,10 @@ impl<S: TenantStore> Ctx<'_, S> {
             condition: Condition::NotExists,
         };
         let resource = format!("user/{}", self.caller.user);
-        match self.commit(Action::SignIn, &resource, vec![marker], None, None).await {
+        match self
+            .commit(Action::SignIn, &resource, vec![marker], None, None)
+            .await
+        {
             Ok(()) | Err(StoreError::ConditionFailed { index: 0 }) => Ok(()),
             Err(e) => Err(store_error(e)),
         }
@@ -130,7 +143,11 @@ impl<S: TenantStore> Ctx<'_, S> {
 
 impl<S> Ctx<'_, S> {
     /// Where a list continues, from the client's opaque cursor for the list `scope`.
-    pub fn start_after(&self, scope: &str, cursor: Option<&str>) -> Result<Option<crate::store::PageKey>, ApiError> {
+    pub fn start_after(
+        &self,
+        scope: &str,
+        cursor: Option<&str>,
+    ) -> Result<Option<crate::store::PageKey>, ApiError> {
         cursor.map(|c| self.cursors.decode(scope, c)).transpose()
     }
 

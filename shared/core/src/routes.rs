@@ -205,7 +205,9 @@ pub fn match_route(method: &str, path: &str) -> Option<(&'static Route, Map<Stri
 
 /// True when some route serves this path with another method (405 rather than 404).
 pub fn path_exists(path: &str) -> bool {
-    ["GET", "POST", "PATCH", "PUT", "DELETE"].iter().any(|m| match_route(m, path).is_some())
+    ["GET", "POST", "PATCH", "PUT", "DELETE"]
+        .iter()
+        .any(|m| match_route(m, path).is_some())
 }
 
 /// The OpenAPI 3.1 document, generated from the route list and the Rust types.
@@ -259,7 +261,11 @@ pub fn openapi() -> Value {
         if let Some(request) = r.request {
             op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": request(&mut generator) } } });
         }
-        op["security"] = if r.authenticated { json!([{ "cognito": [] }]) } else { json!([]) };
+        op["security"] = if r.authenticated {
+            json!([{ "cognito": [] }])
+        } else {
+            json!([])
+        };
         let entry = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));
         entry[r.method.to_lowercase()] = op;
     }
@@ -299,13 +305,21 @@ mod tests {
     fn openapi_lists_every_route_with_resolvable_refs() {
         let doc = openapi();
         for r in ROUTES {
-            assert!(doc["paths"][r.path][r.method.to_lowercase()].is_object(), "{} {}", r.method, r.path);
+            assert!(
+                doc["paths"][r.path][r.method.to_lowercase()].is_object(),
+                "{} {}",
+                r.method,
+                r.path
+            );
         }
         let text = doc.to_string();
         for (i, _) in text.match_indices("#/components/schemas/") {
             let rest = &text[i + "#/components/schemas/".len()..];
             let name: String = rest.chars().take_while(|c| *c != '"').collect();
-            assert!(doc["components"]["schemas"][&name].is_object(), "dangling ref {name}");
+            assert!(
+                doc["components"]["schemas"][&name].is_object(),
+                "dangling ref {name}"
+            );
         }
     }
 }

@@ -77,7 +77,10 @@ pub trait TenantStore: Send + Sync {
         audit: &AuditRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Append an audit record on its own (denials, reads of protected data, sign-ins).
-    fn append_audit(&self, audit: &AuditRecord) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn append_audit(
+        &self,
+        audit: &AuditRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Read a page of the tenant's audit trail, newest first.
     fn audit_page(
         &self,

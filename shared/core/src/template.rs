@@ -40,7 +40,8 @@ impl Template {
     }
 
     pub fn parse(yaml: &str) -> Result<Template, TemplateError> {
-        let value: Value = serde_yaml::from_str(yaml).map_err(|e| TemplateError::Yaml(e.to_string()))?;
+        let value: Value =
+            serde_yaml::from_str(yaml).map_err(|e| TemplateError::Yaml(e.to_string()))?;
         Ok(Template(value))
     }
 
@@ -49,7 +50,10 @@ impl Template {
     }
 
     pub fn resources(&self) -> impl Iterator<Item = (&String, &Value)> {
-        self.0["Resources"].as_object().into_iter().flat_map(|m| m.iter())
+        self.0["Resources"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.iter())
     }
 
     pub fn resource(&self, logical_id: &str) -> Result<&Value, TemplateError> {
@@ -59,7 +63,10 @@ impl Template {
     }
 
     /// Logical ids of resources of one type, in file order.
-    pub fn resources_of_type<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
+    pub fn resources_of_type<'a>(
+        &'a self,
+        kind: &'a str,
+    ) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
         self.resources().filter(move |(_, r)| r["Type"] == kind)
     }
 
@@ -70,14 +77,19 @@ impl Template {
             .as_array()
             .and_then(|ps| ps.iter().find(|p| p["PolicyName"] == TENANT_POLICY))
             .map(|p| &p["PolicyDocument"])
-            .ok_or_else(|| TemplateError::Missing(format!("policy {TENANT_POLICY} on {TENANT_ROLE}")))
+            .ok_or_else(|| {
+                TemplateError::Missing(format!("policy {TENANT_POLICY} on {TENANT_ROLE}"))
+            })
     }
 
     /// HttpApi events of every function: (logical id, method, path, authenticated).
     pub fn http_routes(&self) -> Vec<(String, String, String, bool)> {
         let mut out = Vec::new();
         for (id, f) in self.resources_of_type("AWS::Serverless::Function") {
-            let events = f["Properties"]["Events"].as_object().into_iter().flat_map(|m| m.values());
+            let events = f["Properties"]["Events"]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values());
             for e in events.filter(|e| e["Type"] == "HttpApi") {
                 let p = &e["Properties"];
                 let open = p["Auth"]["Authorizer"] == "NONE";
@@ -100,7 +112,10 @@ impl Bindings {
     pub fn resolve(&self, value: &Value) -> Result<Value, TemplateError> {
         match value {
             Value::Object(m) if m.len() == 1 => {
-                let (k, v) = m.iter().next().ok_or_else(|| TemplateError::Unresolved("{}".into()))?;
+                let (k, v) = m
+                    .iter()
+                    .next()
+                    .ok_or_else(|| TemplateError::Unresolved("{}".into()))?;
                 match k.as_str() {
                     "Ref" => {
                         let name = v.as_str().unwrap_or_default();
@@ -139,7 +154,11 @@ impl Bindings {
                 }
                 Ok(Value::Object(out))
             }
-            Value::Array(items) => items.iter().map(|v| self.resolve(v)).collect::<Result<Vec<_>, _>>().map(Value::Array),
+            Value::Array(items) => items
+                .iter()
+                .map(|v| self.resolve(v))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
             other => Ok(other.clone()),
         }
     }
@@ -150,7 +169,9 @@ impl Bindings {
         while let Some(start) = rest.find("${") {
             out.push_str(&rest[..start]);
             let after = &rest[start + 2..];
-            let end = after.find('}').ok_or_else(|| TemplateError::Unresolved(text.into()))?;
+            let end = after
+                .find('}')
+                .ok_or_else(|| TemplateError::Unresolved(text.into()))?;
             let name = &after[..end];
             if let Some(literal) = name.strip_prefix('!') {
                 out.push_str(&format!("${{{literal}}}"));
@@ -176,7 +197,9 @@ mod tests {
     fn the_embedded_template_parses_and_names_the_tenant_policy() {
         let t = Template::embedded().expect("template parses");
         let policy = t.tenant_policy().expect("tenant policy");
-        assert!(policy["Statement"].as_array().is_some_and(|s| !s.is_empty()));
+        assert!(policy["Statement"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty()));
         assert!(!t.http_routes().is_empty());
     }
 

@@ -58,7 +58,11 @@ impl UserProfile {
     pub fn write(&self) -> Write {
         Write::Put {
             key: keys::user(&self.tenant_id, &self.user_id),
-            index: Some(keys::users_index(&self.tenant_id, &self.email, &self.user_id)),
+            index: Some(keys::users_index(
+                &self.tenant_id,
+                &self.email,
+                &self.user_id,
+            )),
             item: object(self),
             condition: Condition::NotExists,
         }

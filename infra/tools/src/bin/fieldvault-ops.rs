@@ -13,7 +13,10 @@ use fieldvault_core::ids::TenantId;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
 }
 
 #[tokio::main]
@@ -41,10 +44,27 @@ async fn onboard(args: &[String]) -> Result<(), BoxError> {
     let sessions = SessionFactory::new(sdk.clone(), settings, guard);
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
     let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
-    let owner = NewUser { email, name: owner_name, role: Role::Owner, password: None };
-    let users = onboard_tenant(&cognito, &pool, &sessions, &tenant, &name, &[owner], &operator).await?;
+    let owner = NewUser {
+        email,
+        name: owner_name,
+        role: Role::Owner,
+        password: None,
+    };
+    let users = onboard_tenant(
+        &cognito,
+        &pool,
+        &sessions,
+        &tenant,
+        &name,
+        &[owner],
+        &operator,
+    )
+    .await?;
     for u in users {
-        println!("onboarded {} as owner of {tenant} (user id {})", u.email, u.user_id);
+        println!(
+            "onboarded {} as owner of {tenant} (user id {})",
+            u.email, u.user_id
+        );
     }
     Ok(())
 }

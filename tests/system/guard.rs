@@ -1,0 +1,294 @@
+//! Isolation below the application: tenant sessions' clients go through the policy guard,
+//! which evaluates template.yaml's tenant policy as IAM would. These tests skip the handlers
+//! entirely and use the session's DynamoDB client directly, the way a buggy or compromised
+//! handler could.
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use fieldvault_core::caller::Role;
+use fieldvault_core::ids::CustomerId;
+use fieldvault_core::keys;
+use fieldvault_system_tests::{new_customer, Stack};
+use std::collections::HashMap;
+
+fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pk.into())),
+        ("sk".to_owned(), AttributeValue::S(sk.into())),
+    ])
+}
+
+fn code<E: ProvideErrorMetadata>(r: Result<impl std::fmt::Debug, E>) -> Option<String> {
+    r.err().and_then(|e| e.code().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn another_tenants_keys_are_refused_by_the_guard_not_the_handler() {
+    let s = Stack::connect().await;
+    let a = s.tenant().await;
+    let b = s.tenant().await;
+    let theirs = s
+        .post("/customers", b.token(Role::Owner), &new_customer("Victim"))
+        .await;
+    let their_id = CustomerId::parse(theirs.body["id"].as_str().expect("id")).expect("ulid");
+    let their_key = keys::customer(&b.id, &their_id);
+    let settings = s.settings();
+    let sessions = s.sessions();
+    let session_a = sessions
+        .session(&a.id, Role::Owner, &a.user(Role::Owner).id)
+        .await
+        .expect("session");
+    let ddb = session_a.dynamodb();
+
+    // Read: refused.
+    let read = ddb
+        .get_item()
+        .table_name(&settings.data_table)
+        .set_key(Some(key(&their_key.pk, &their_key.sk)))
+        .send()
+        .await;
+    assert_eq!(code(read).as_deref(), Some("AccessDeniedException"));
+    // Write: refused, and their record is untouched.
+    let mut item = key(&their_key.pk, &their_key.sk);
+    item.insert("name".into(), AttributeValue::S("Overwritten".into()));
+    let write = ddb
+        .put_item()
+        .table_name(&settings.data_table)
+        .set_item(Some(item))
+        .send()
+        .await;
+    assert_eq!(code(write).as_deref(), Some("AccessDeniedException"));
+    // Query their list partition through the index: refused.
+    let list = ddb
+        .query()
+        .table_name(&settings.data_table)
+        .index_name(keys::GSI1)
+        .key_condition_expression("gsi1pk = :p")
+        .expression_attribute_values(":p", AttributeValue::S(keys::customers_list(&b.id)))
+        .send()
+        .await;
+    assert_eq!(code(list).as_deref(), Some("AccessDeniedException"));
+    // A transaction that mixes our key with theirs: refused whole, nothing written.
+    let ours = keys::customer(&a.id, &CustomerId::new(ulid::Ulid::new()));
+    let put = |k: &keys::Key| {
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&settings.data_table)
+                    .set_item(Some(key(&k.pk, &k.sk)))
+                    .build()
+                    .expect("put"),
+            )
+            .build()
+    };
+    let mixed = ddb
+        .transact_write_items()
+        .transact_items(put(&ours))
+        .transact_items(put(&their_key))
+        .send()
+        .await;
+    assert_eq!(code(mixed).as_deref(), Some("AccessDeniedException"));
+    let ours_written = ddb
+        .get_item()
+        .table_name(&settings.data_table)
+        .set_key(Some(key(&ours.pk, &ours.sk)))
+        .send()
+        .await
+        .expect("own read");
+    assert!(ours_written.item.is_none(), "no partial write");
+
+    // Control: the same calls on our own keys are allowed, so the refusals above are the guard's.
+    let own = ddb
+        .get_item()
+        .table_name(&settings.data_table)
+        .set_key(Some(key(&ours.pk, &ours.sk)))
+        .send()
+        .await;
+    assert!(own.is_ok());
+    let still = s
+        .get(&format!("/customers/{their_id}"), b.token(Role::Owner))
+        .await;
+    assert_eq!(still.body["name"], "Victim");
+}
+
+#[tokio::test]
+async fn table_wide_reads_are_refused() {
+    let s = Stack::connect().await;
+    let a = s.tenant().await;
+    let settings = s.settings();
+    let session = s
+        .sessions()
+        .session(&a.id, Role::Owner, &a.user(Role::Owner).id)
+        .await
+        .expect("session");
+    let scan = session
+        .dynamodb()
+        .scan()
+        .table_name(&settings.data_table)
+        .send()
+        .await;
+    assert_eq!(code(scan).as_deref(), Some("AccessDeniedException"));
+    let partiql = session
+        .dynamodb()
+        .execute_statement()
+        .statement(format!("SELECT * FROM \"{}\"", settings.data_table))
+        .send()
+        .await;
+    assert_eq!(code(partiql).as_deref(), Some("AccessDeniedException"));
+    let streams = session
+        .dynamodb()
+        .describe_table()
+        .table_name(&settings.audit_table)
+        .send()
+        .await;
+    assert_eq!(
+        code(streams).as_deref(),
+        Some("AccessDeniedException"),
+        "no table metadata either"
+    );
+}
+
+#[tokio::test]
+async fn roles_are_enforced_again_at_the_data_layer() {
+    let s = Stack::connect().await;
+    let a = s.tenant().await;
+    let settings = s.settings();
+    let sessions = s.sessions();
+    let tech = sessions
+        .session(&a.id, Role::Technician, &a.user(Role::Technician).id)
+        .await
+        .expect("session");
+    let owner = sessions
+        .session(&a.id, Role::Owner, &a.user(Role::Owner).id)
+        .await
+        .expect("session");
+    let invoice = format!("T#{}#INV#01J0000000000000000000000", a.id);
+    for (session, expect_denied) in [(&tech, true), (&owner, false)] {
+        let billing = session
+            .dynamodb()
+            .get_item()
+            .table_name(&settings.data_table)
+            .set_key(Some(key(&invoice, "INVOICE")))
+            .send()
+            .await;
+        assert_eq!(
+            code(billing).as_deref() == Some("AccessDeniedException"),
+            expect_denied,
+            "invoice read as {}",
+            session.role
+        );
+        let list = session
+            .dynamodb()
+            .query()
+            .table_name(&settings.data_table)
+            .index_name(keys::GSI1)
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", AttributeValue::S(keys::customers_list(&a.id)))
+            .send()
+            .await;
+        assert_eq!(
+            code(list).as_deref() == Some("AccessDeniedException"),
+            expect_denied,
+            "customer list as {}",
+            session.role
+        );
+    }
+    let dispatcher = sessions
+        .session(&a.id, Role::Dispatcher, &a.user(Role::Dispatcher).id)
+        .await
+        .expect("session");
+    let audit = dispatcher
+        .dynamodb()
+        .query()
+        .table_name(&settings.audit_table)
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", AttributeValue::S(keys::audit_partition(&a.id)))
+        .send()
+        .await;
+    assert_eq!(
+        code(audit).as_deref(),
+        Some("AccessDeniedException"),
+        "only owners and admins read the audit trail"
+    );
+}
+
+#[tokio::test]
+async fn audit_records_are_append_only_for_every_session() {
+    let s = Stack::connect().await;
+    let a = s.tenant().await;
+    // Make at least one audit record exist.
+    assert_eq!(
+        s.post("/customers", a.token(Role::Owner), &new_customer("Audited"))
+            .await
+            .status,
+        201
+    );
+    let settings = s.settings();
+    let owner = s
+        .sessions()
+        .session(&a.id, Role::Owner, &a.user(Role::Owner).id)
+        .await
+        .expect("session");
+    let page = owner
+        .dynamodb()
+        .query()
+        .table_name(&settings.audit_table)
+        .key_condition_expression("pk = :p")
+        .expression_attribute_values(":p", AttributeValue::S(keys::audit_partition(&a.id)))
+        .limit(1)
+        .send()
+        .await
+        .expect("owner reads the audit trail");
+    let record = page.items().first().expect("a record").clone();
+    let sk = record
+        .get("sk")
+        .and_then(|v| v.as_s().ok())
+        .expect("sk")
+        .clone();
+    let pk = keys::audit_partition(&a.id);
+
+    let update = owner
+        .dynamodb()
+        .update_item()
+        .table_name(&settings.audit_table)
+        .set_key(Some(key(&pk, &sk)))
+        .update_expression("SET outcome = :o")
+        .expression_attribute_values(":o", AttributeValue::S("denied".into()))
+        .send()
+        .await;
+    assert_eq!(code(update).as_deref(), Some("AccessDeniedException"));
+    let delete = owner
+        .dynamodb()
+        .delete_item()
+        .table_name(&settings.audit_table)
+        .set_key(Some(key(&pk, &sk)))
+        .send()
+        .await;
+    assert_eq!(code(delete).as_deref(), Some("AccessDeniedException"));
+    // Our store appends with attribute_not_exists: the same record cannot be written twice.
+    // (IAM cannot require that condition on a Put; SECURITY.md says what detects an overwrite.)
+    let item = fieldvault_core::audit::AuditRecord {
+        id: fieldvault_core::ids::AuditId::parse(&sk).expect("audit ids are ULIDs"),
+        tenant_id: a.id.to_string(),
+        at: time::OffsetDateTime::now_utc(),
+        actor_user: "x".into(),
+        actor_role: "owner".into(),
+        actor_name: "x".into(),
+        action: "forged".into(),
+        resource: "x".into(),
+        request_id: "x".into(),
+        source_ip: "x".into(),
+        user_agent: "x".into(),
+        outcome: fieldvault_core::audit::Outcome::Success,
+        reason: None,
+        changes: vec![],
+    };
+    use fieldvault_core::store::TenantStore;
+    let again = owner.store().append_audit(&item).await;
+    assert!(
+        matches!(
+            again,
+            Err(fieldvault_core::store::StoreError::ConditionFailed { .. })
+        ),
+        "{again:?}"
+    );
+}

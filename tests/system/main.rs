@@ -1,0 +1,8 @@
+//! System tests: black-box through the local gateway, plus the security tests that go below
+//! the handlers (policy guard, audit fail-closed). `infra/local/test.sh` starts the stack.
+mod api;
+mod audit;
+mod guard;
+mod matrix;
+mod routes;
+mod tokens;

@@ -1,0 +1,122 @@
+//! One source of routes: template.yaml, the code's route list, the function crates and the
+//! OpenAPI document agree; unknown routes get problem+json with the security headers.
+use std::collections::BTreeSet;
+
+use fieldvault_core::routes::ROUTES;
+use fieldvault_core::template::Template;
+use fieldvault_system_tests::Stack;
+
+fn template_routes() -> BTreeSet<(String, String, String, bool)> {
+    Template::embedded()
+        .expect("template")
+        .http_routes()
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn template_routes_equal_the_code_routes() {
+    let code: BTreeSet<(String, String, String, bool)> = ROUTES
+        .iter()
+        .map(|r| {
+            (
+                r.function.to_owned(),
+                r.method.to_owned(),
+                r.path.to_owned(),
+                r.authenticated,
+            )
+        })
+        .collect();
+    assert_eq!(template_routes(), code);
+}
+
+#[test]
+fn every_function_crate_has_a_template_function_and_route_and_back() {
+    let t = Template::embedded().expect("template");
+    let dirs: BTreeSet<String> =
+        std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/functions"))
+            .expect("functions/")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("Cargo.toml").exists())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+    let mut from_template = BTreeSet::new();
+    for (id, f) in t.resources_of_type("AWS::Serverless::Function") {
+        let code_uri = f["Properties"]["CodeUri"].as_str().expect("CodeUri");
+        let dir = code_uri
+            .strip_prefix("functions/")
+            .expect("functions live under functions/");
+        assert_eq!(
+            f["Metadata"]["BuildProperties"]["Binary"],
+            format!("fv-{dir}"),
+            "{id} builds its own binary"
+        );
+        assert!(
+            template_routes().iter().any(|(fid, ..)| fid == id),
+            "{id} has no HttpApi route"
+        );
+        from_template.insert(dir.to_owned());
+    }
+    assert_eq!(
+        dirs, from_template,
+        "function crates and template functions differ"
+    );
+    let routed: BTreeSet<&str> = ROUTES.iter().map(|r| r.crate_dir).collect();
+    assert_eq!(routed, dirs.iter().map(String::as_str).collect());
+}
+
+#[test]
+fn function_roles_hold_no_data_permissions() {
+    let t = Template::embedded().expect("template");
+    let role = t.resource("FunctionRole").expect("FunctionRole");
+    let text = role.to_string();
+    for forbidden in ["dynamodb:", "kms:", "s3:"] {
+        assert!(
+            !text.contains(forbidden),
+            "function role grants {forbidden}"
+        );
+    }
+    for (id, f) in t.resources_of_type("AWS::Serverless::Function") {
+        assert_eq!(
+            f["Properties"]["Role"]["Fn::GetAtt"][0], "FunctionRole",
+            "{id} uses the data-less role"
+        );
+        assert!(
+            f["Properties"]["Policies"].is_null(),
+            "{id} adds no policies"
+        );
+    }
+}
+
+#[tokio::test]
+async fn openapi_is_generated_served_and_matches_the_template() {
+    let s = Stack::connect().await;
+    let r = s.call("GET", "/openapi.json", None, None).await;
+    assert_eq!(r.status, 200);
+    r.assert_security_headers();
+    assert_eq!(r.body["openapi"], "3.1.0");
+    let mut documented = BTreeSet::new();
+    for (path, item) in r.body["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("operations").keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let declared: BTreeSet<(String, String)> = template_routes()
+        .into_iter()
+        .map(|(_, m, p, _)| (m, p))
+        .collect();
+    assert_eq!(documented, declared);
+    assert!(r.body["components"]["schemas"]["NewCustomer"].is_object());
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems_with_headers() {
+    let s = Stack::connect().await;
+    s.call("GET", "/nope", None, None).await.assert_problem(404);
+    s.call("DELETE", "/customers", None, None)
+        .await
+        .assert_problem(405);
+    s.call("GET", "/customers", Some("x"), None)
+        .await
+        .assert_problem(401);
+}
