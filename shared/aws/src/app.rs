@@ -42,8 +42,13 @@ impl App {
 
     pub fn new(base: SdkConfig, settings: Settings) -> Result<App, BoxError> {
         let guard = local_guard(&settings)?;
+        App::with_sessions(SessionFactory::new(base, settings, guard))
+    }
+
+    /// An app over a session factory built elsewhere (the benchmark adds call counting).
+    pub fn with_sessions(sessions: SessionFactory) -> Result<App, BoxError> {
         Ok(App {
-            sessions: SessionFactory::new(base, settings, guard),
+            sessions,
             policy: PolicyEngine::load()?,
             ids: Box::new(SystemIds),
             signed_in: Mutex::new(HashSet::new()),

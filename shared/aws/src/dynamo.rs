@@ -11,6 +11,10 @@ use fieldvault_core::store::{
     Condition, Item, ListQuery, Page, PageKey, StoreError, TenantStore, Write,
 };
 use serde_json::{Map, Number, Value};
+use std::sync::Arc;
+
+use crate::metrics::DynamoMetrics;
+use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
 
 /// A tenant-bound store over one session's DynamoDB client.
 #[derive(Clone)]
@@ -19,6 +23,7 @@ pub struct DynamoStore {
     tenant: TenantId,
     data_table: String,
     audit_table: String,
+    metrics: Option<Arc<DynamoMetrics>>,
 }
 
 pub fn to_attr(v: &Value) -> AttributeValue {
@@ -110,6 +115,18 @@ impl DynamoStore {
             tenant,
             data_table,
             audit_table,
+            metrics: None,
+        }
+    }
+
+    pub fn with_metrics(mut self, metrics: Option<Arc<DynamoMetrics>>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    fn capacity<'a>(&self, consumed: impl IntoIterator<Item = &'a ConsumedCapacity>) {
+        if let Some(m) = &self.metrics {
+            m.record_capacity(consumed.into_iter().filter_map(|c| c.capacity_units).sum());
         }
     }
 
@@ -169,9 +186,11 @@ impl TenantStore for DynamoStore {
             .table_name(&self.data_table)
             .set_key(Some(key_attrs(key)))
             .consistent_read(true)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(store_error)?;
+        self.capacity(out.consumed_capacity());
         Ok(out.item.as_ref().map(item_from_attrs))
     }
 
@@ -193,9 +212,11 @@ impl TenantStore for DynamoStore {
             .limit(q.limit as i32)
             .scan_index_forward(!q.newest_first)
             .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(store_error)?;
+        self.capacity(out.consumed_capacity());
         Ok(Page {
             items: out.items().iter().map(item_from_attrs).collect(),
             next: page_key(out.last_evaluated_key.as_ref()),
@@ -270,14 +291,17 @@ impl TenantStore for DynamoStore {
 
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {
         let put = self.audit_put(record)?;
-        self.client
+        let out = self
+            .client
             .put_item()
             .table_name(put.table_name())
             .set_item(Some(put.item().clone()))
             .condition_expression("attribute_not_exists(pk)")
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(store_error)?;
+        self.capacity(out.consumed_capacity());
         Ok(())
     }
 
@@ -300,9 +324,11 @@ impl TenantStore for DynamoStore {
             .limit(limit as i32)
             .scan_index_forward(false)
             .set_exclusive_start_key(start)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
             .send()
             .await
             .map_err(store_error)?;
+        self.capacity(out.consumed_capacity());
         Ok(Page {
             items: out.items().iter().map(item_from_attrs).collect(),
             next: page_key(out.last_evaluated_key.as_ref()),

@@ -14,6 +14,7 @@ use fieldvault_core::ids::{TenantId, UserId};
 
 use crate::dynamo::DynamoStore;
 use crate::guard::{GuardedHttpClient, PolicyGuard, Service};
+use crate::metrics::{CountingInterceptor, DynamoMetrics};
 use crate::settings::Settings;
 
 /// Renew a cached session this long before its credentials expire.
@@ -70,6 +71,7 @@ pub struct SessionFactory {
     guard: Option<Arc<PolicyGuard>>,
     cache: Mutex<HashMap<CacheKey, Arc<TenantSession>>>,
     assumed: std::sync::atomic::AtomicU64,
+    metrics: Option<Arc<DynamoMetrics>>,
 }
 
 impl SessionFactory {
@@ -91,7 +93,14 @@ impl SessionFactory {
             guard,
             cache: Mutex::new(HashMap::new()),
             assumed: std::sync::atomic::AtomicU64::new(0),
+            metrics: None,
         }
+    }
+
+    /// Count every DynamoDB call and the capacity it consumed (the benchmark reads these).
+    pub fn with_metrics(mut self, metrics: Arc<DynamoMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     pub fn settings(&self) -> &Settings {
@@ -188,10 +197,13 @@ impl SessionFactory {
                 None => self.http.clone(),
             }
         };
-        let ddb_conf = aws_sdk_dynamodb::config::Builder::from(&self.base)
+        let mut ddb_conf = aws_sdk_dynamodb::config::Builder::from(&self.base)
             .credentials_provider(credentials.clone())
-            .http_client(http_for(Service::DynamoDb))
-            .build();
+            .http_client(http_for(Service::DynamoDb));
+        if let Some(m) = &self.metrics {
+            ddb_conf = ddb_conf.interceptor(CountingInterceptor(m.clone()));
+        }
+        let ddb_conf = ddb_conf.build();
         let kms_conf = aws_sdk_kms::config::Builder::from(&self.base)
             .credentials_provider(credentials)
             .http_client(http_for(Service::Kms))
@@ -206,7 +218,8 @@ impl SessionFactory {
                 tenant.clone(),
                 self.settings.data_table.clone(),
                 self.settings.audit_table.clone(),
-            ),
+            )
+            .with_metrics(self.metrics.clone()),
             kms: aws_sdk_kms::Client::from_conf(kms_conf),
         })
     }
