@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every check and test Fieldvault has, on a local stack of its own (free ports, stopped at
 # the end). Installs what is missing into .local/ (git-ignored). `.ci/run` calls this.
+# Arguments, if any, filter the tests (passed to the test harness): test.sh guard::
 set -euo pipefail
 # shellcheck source=infra/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -37,7 +38,7 @@ export FV_TEST_KEYS_DIR="$state"
 
 step "tests"
 status=0
-cargo test --workspace --locked -- --test-threads "${FV_TEST_THREADS:-8}" || status=$?
+cargo test --workspace --locked -- --test-threads "${FV_TEST_THREADS:-8}" "$@" || status=$?
 if [[ $status -ne 0 ]]; then
   echo "--- gateway log (last 60 lines)"
   tail -n 60 "$state/gateway.log" || true
