@@ -247,6 +247,19 @@ async fn bad_input_is_a_clear_4xx_and_writes_nothing() {
         )
         .await;
     bad_kind.assert_problem(400);
+    let card = s
+        .post(
+            "/customers",
+            token,
+            &json!({"name": "Card Holder", "notes": "pays with 4242 4242 4242 4242"}),
+        )
+        .await;
+    card.assert_problem(400);
+    assert_eq!(card.body["errors"][0]["field"], "notes");
+    let card_in_intake = s
+        .post("/intake", token, &json!({"source": "call", "contact": {"name": "X", "phone": "5550000001"}, "notes": "card 5555-5555-5555-4444"}))
+        .await;
+    card_in_intake.assert_problem(400);
     let bad_id = s.get("/customers/not-an-id", token).await;
     bad_id.assert_problem(404);
 

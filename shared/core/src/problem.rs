@@ -177,13 +177,100 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     if !is_json {
         return Err(ApiError::UnsupportedMediaType);
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+    // Card numbers are refused before anything reads the body: card data never touches us.
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::BadRequest {
+            detail: "the request body is not valid JSON".into(),
+            errors: vec![FieldError {
+                field: "body".into(),
+                message: e.to_string(),
+            }],
+        })?;
+    if let Some(path) = find_card_number(&value, "") {
+        return Err(ApiError::BadRequest {
+            detail: "the request holds what looks like a payment card number; Fieldvault never accepts card data (payments go through the provider's checkout)".into(),
+            errors: vec![FieldError { field: path, message: "looks like a card number".into() }],
+        });
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::BadRequest {
         detail: "the request body is not valid for this operation".into(),
         errors: vec![FieldError {
             field: "body".into(),
             message: e.to_string(),
         }],
     })
+}
+
+/// Where in `value` something looks like a card number (13–19 digits, single spaces or
+/// dashes allowed between them, passing the Luhn check). A run that starts with `+` is a
+/// phone number in international form, not a card.
+pub fn find_card_number(value: &serde_json::Value, path: &str) -> Option<String> {
+    use serde_json::Value;
+    let here = || path.trim_start_matches('.').to_owned();
+    match value {
+        Value::String(s) => contains_card_number(s).then(here),
+        Value::Number(n) => contains_card_number(&n.to_string()).then(here),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| find_card_number(v, &format!("{path}[{i}]"))),
+        Value::Object(map) => map
+            .iter()
+            .find_map(|(k, v)| find_card_number(v, &format!("{path}.{k}"))),
+        _ => None,
+    }
+}
+
+fn contains_card_number(text: &str) -> bool {
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let international = i > 0 && chars[i - 1] == '+';
+        let mut digits = Vec::new();
+        let mut j = i;
+        while j < chars.len() {
+            if let Some(d) = chars[j].to_digit(10) {
+                digits.push(d);
+                j += 1;
+            } else if (chars[j] == ' ' || chars[j] == '-')
+                && chars.get(j + 1).is_some_and(|c| c.is_ascii_digit())
+            {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        // A whole run of 13–19 digits; inside a longer run, any 13–19 digit window (a card
+        // pasted next to other digits still counts).
+        let card = match digits.len() {
+            13..=19 => luhn(&digits),
+            n if n > 19 => (13..=19).any(|len| digits.windows(len).any(luhn)),
+            _ => false,
+        };
+        if card && !international {
+            return true;
+        }
+        i = j;
+    }
+    false
+}
+
+fn luhn(digits: &[u32]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| match (i % 2, d * 2) {
+            (1, doubled) if doubled > 9 => doubled - 9,
+            (1, doubled) => doubled,
+            _ => d,
+        })
+        .sum();
+    sum % 10 == 0
 }
 
 #[cfg(test)]
@@ -212,6 +299,37 @@ mod tests {
             parse_json::<Thing>(ct, &big).err(),
             Some(ApiError::PayloadTooLarge)
         );
+    }
+
+    #[test]
+    fn card_numbers_are_refused_wherever_they_hide() {
+        let ct = Some("application/json");
+        for body in [
+            r#"{"name":"4111 1111 1111 1111"}"#,
+            r#"{"name":"a","notes":["card 5555-5555-5555-4444 exp 12/29"]}"#,
+            r#"{"name":"a","n":378282246310005}"#,
+            r#"{"name":"x4012888888881881y"}"#,
+        ] {
+            let got = parse_json::<serde_json::Value>(ct, body.as_bytes());
+            assert!(matches!(got, Err(ApiError::BadRequest { .. })), "{body}");
+        }
+        for body in [
+            r#"{"name":"4111 1111 1111 1112"}"#,
+            r#"{"phone":"+44 20 7946 0958 1234"}"#,
+            r#"{"name":"call 555-010-0199"}"#,
+            r#"{"id":"01M83F5PE145ASVYN8C5Z99018"}"#,
+        ] {
+            assert!(
+                parse_json::<serde_json::Value>(ct, body.as_bytes()).is_ok(),
+                "{body}"
+            );
+        }
+        let Err(ApiError::BadRequest { errors, .. }) =
+            parse_json::<serde_json::Value>(ct, br#"{"a":{"b":[1,"4111111111111111"]}}"#)
+        else {
+            panic!("refused");
+        };
+        assert_eq!(errors[0].field, "a.b[1]");
     }
 
     #[test]
