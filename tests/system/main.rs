@@ -3,6 +3,7 @@
 mod api;
 mod audit;
 mod guard;
+mod idempotency;
 mod matrix;
 mod routes;
 mod tokens;

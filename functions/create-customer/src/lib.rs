@@ -8,7 +8,7 @@ use fieldvault_core::request::{store_error, Ctx};
 use fieldvault_core::store::{StoreError, TenantStore};
 use lambda_http::Request;
 
-fieldvault_aws::handler!(create_customer_http);
+fieldvault_aws::handler!(create_customer_http, idempotent);
 
 async fn create_customer_http<S: TenantStore>(
     cx: &Ctx<'_, S>,

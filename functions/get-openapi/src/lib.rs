@@ -9,6 +9,7 @@ pub async fn handle(_app: &App, req: Request) -> Response<Body> {
         Ok(Reply {
             status: 200,
             body: fieldvault_core::routes::openapi(),
+            replayed: false,
         }),
     )
 }

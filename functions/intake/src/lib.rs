@@ -15,7 +15,7 @@ use fieldvault_core::routes::IntakeResult;
 use fieldvault_core::store::{StoreError, TenantStore};
 use lambda_http::Request;
 
-fieldvault_aws::handler!(intake_http);
+fieldvault_aws::handler!(intake_http, idempotent);
 
 async fn intake_http<S: TenantStore>(cx: &Ctx<'_, S>, req: &Request) -> Result<Reply, ApiError> {
     cx.authorize(Action::Intake, &Resource::Tenant(cx.caller.tenant.clone()))

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use aws_config::{BehaviorVersion, SdkConfig};
 use fieldvault_core::authz::PolicyEngine;
 use fieldvault_core::caller::{Caller, CallerError};
+use fieldvault_core::idempotency::{self, Begin, Claim};
 use fieldvault_core::ids::{IdSource, SystemIds};
 use fieldvault_core::problem::{parse_json, ApiError, PROBLEM_CONTENT_TYPE, SECURITY_HEADERS};
 use fieldvault_core::request::{Ctx, RequestMeta};
@@ -86,7 +87,7 @@ impl App {
                 .map(|s| s.contains(id))
                 .unwrap_or(false);
             if !seen {
-                self.ctx(&exchange).record_sign_in().await?;
+                self.ctx(&exchange, None).record_sign_in().await?;
                 if let Ok(mut s) = self.signed_in.lock() {
                     s.insert(id.clone());
                 }
@@ -95,7 +96,11 @@ impl App {
         Ok(exchange)
     }
 
-    pub fn ctx<'a>(&'a self, ex: &'a Exchange) -> Ctx<'a, DynamoStore> {
+    pub fn ctx<'a>(
+        &'a self,
+        ex: &'a Exchange,
+        idempotency: Option<&'a Claim>,
+    ) -> Ctx<'a, DynamoStore> {
         Ctx {
             store: ex.session.store(),
             caller: &ex.caller,
@@ -103,7 +108,35 @@ impl App {
             policy: &self.policy,
             ids: self.ids.as_ref(),
             cursors: &self.sessions.settings().cursor_key,
+            idempotency,
         }
+    }
+
+    /// For creating POSTs: claim the request's `Idempotency-Key`, or answer from the first
+    /// request that used it. `None` when the request carries no key.
+    pub async fn idempotency(
+        &self,
+        ex: &Exchange,
+        req: &Request,
+    ) -> Result<Option<Begin>, ApiError> {
+        let Some(raw) = req.headers().get(idempotency::HEADER) else {
+            return Ok(None);
+        };
+        let raw = raw
+            .to_str()
+            .map_err(|_| ApiError::invalid_field("Idempotency-Key", "must be visible ASCII"))?;
+        let route = format!("{} {}", req.method(), req.uri().path());
+        let store = ex.session.store();
+        idempotency::begin(
+            store,
+            &ex.caller,
+            &route,
+            raw,
+            req.body().as_ref(),
+            ex.meta.received_at,
+        )
+        .await
+        .map(Some)
     }
 }
 
@@ -151,6 +184,8 @@ fn request_meta(req: &Request) -> RequestMeta {
 pub struct Reply {
     pub status: u16,
     pub body: Value,
+    /// Answered from an earlier request with the same `Idempotency-Key`.
+    pub replayed: bool,
 }
 
 impl Reply {
@@ -162,7 +197,11 @@ impl Reply {
     }
     fn with_status<T: serde::Serialize>(status: u16, body: &T) -> Result<Reply, ApiError> {
         let body = serde_json::to_value(body).map_err(|_| ApiError::Internal)?;
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status,
+            body,
+            replayed: false,
+        })
     }
 }
 
@@ -201,8 +240,12 @@ pub fn page_limit(req: &Request) -> Result<u32, ApiError> {
 
 /// Turn a handler's result into the HTTP response: JSON or problem+json, headers always.
 pub fn respond(req: &Request, result: Result<Reply, ApiError>) -> Response<Body> {
+    let mut replayed = false;
     let (status, content_type, body) = match result {
-        Ok(reply) => (reply.status, "application/json", reply.body.to_string()),
+        Ok(reply) => {
+            replayed = reply.replayed;
+            (reply.status, "application/json", reply.body.to_string())
+        }
         Err(e) => {
             if e.status().is_server_error() {
                 tracing::error!(error = %e, "request failed");
@@ -217,7 +260,14 @@ pub fn respond(req: &Request, result: Result<Reply, ApiError>) -> Response<Body>
             )
         }
     };
-    with_headers(status, content_type, body)
+    let mut response = with_headers(status, content_type, body);
+    if replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            http::HeaderValue::from_static("true"),
+        );
+    }
+    response
 }
 
 /// A response with the security headers.
@@ -265,6 +315,9 @@ where
 
 /// Defines a function's `handle`: authenticate, open the tenant session, run `$logic`
 /// (an `async fn(&Ctx<'_, DynamoStore>, &Request) -> Result<Reply, ApiError>`), respond.
+/// Defines a function's `handle`: authenticate, open the tenant session, run `$logic`
+/// (an `async fn(&Ctx<'_, DynamoStore>, &Request) -> Result<Reply, ApiError>`), respond.
+/// `handler!(logic, idempotent)` adds `Idempotency-Key` handling for creating POSTs.
 #[macro_export]
 macro_rules! handler {
     ($logic:path) => {
@@ -275,7 +328,39 @@ macro_rules! handler {
         ) -> ::lambda_http::Response<::lambda_http::Body> {
             let result = async {
                 let exchange = app.begin(&req).await?;
-                $logic(&app.ctx(&exchange), &req).await
+                $logic(&app.ctx(&exchange, None), &req).await
+            }
+            .await;
+            $crate::app::respond(&req, result)
+        }
+    };
+    ($logic:path, idempotent) => {
+        /// The Lambda handler (also served by the local gateway); honours `Idempotency-Key`.
+        pub async fn handle(
+            app: &$crate::App,
+            req: ::lambda_http::Request,
+        ) -> ::lambda_http::Response<::lambda_http::Body> {
+            let result = async {
+                let exchange = app.begin(&req).await?;
+                match app.idempotency(&exchange, &req).await? {
+                    None => $logic(&app.ctx(&exchange, None), &req).await,
+                    Some(::fieldvault_core::idempotency::Begin::Replay { status, body }) => {
+                        Ok($crate::Reply {
+                            status,
+                            body,
+                            replayed: true,
+                        })
+                    }
+                    Some(::fieldvault_core::idempotency::Begin::Fresh(claim)) => {
+                        let result = $logic(&app.ctx(&exchange, Some(&claim)), &req).await;
+                        let (status, body) = match &result {
+                            Ok(r) => (r.status, r.body.clone()),
+                            Err(e) => (e.status().as_u16(), ::serde_json::Value::Null),
+                        };
+                        claim.finish(exchange.session.store(), status, &body).await;
+                        result
+                    }
+                }
             }
             .await;
             $crate::app::respond(&req, result)

@@ -166,6 +166,38 @@ impl DynamoStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
+    fn delete_item(&self, key: &Key, condition: &Condition) -> Result<Delete, StoreError> {
+        let d = Delete::builder()
+            .table_name(&self.data_table)
+            .set_key(Some(key_attrs(key)));
+        let d = match condition {
+            Condition::None => d,
+            Condition::NotExists => d.condition_expression("attribute_not_exists(pk)"),
+            Condition::VersionIs(v) => d
+                .condition_expression("#version = :version")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":version", AttributeValue::N(v.to_string())),
+        };
+        d.build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    fn transact_item(&self, w: &Write) -> Result<TransactWriteItem, StoreError> {
+        Ok(match w {
+            Write::Put {
+                key,
+                index,
+                item,
+                condition,
+            } => TransactWriteItem::builder()
+                .put(self.put_item(&self.data_table, key, index.as_ref(), item, condition)?)
+                .build(),
+            Write::Delete { key, condition } => TransactWriteItem::builder()
+                .delete(self.delete_item(key, condition)?)
+                .build(),
+        })
+    }
+
     fn audit_put(&self, record: &AuditRecord) -> Result<Put, StoreError> {
         let key = keys::audit(&self.tenant, &record.id);
         self.put_item(
@@ -226,39 +258,7 @@ impl TenantStore for DynamoStore {
     async fn commit(&self, writes: Vec<Write>, record: &AuditRecord) -> Result<(), StoreError> {
         let mut items = Vec::with_capacity(writes.len() + 1);
         for w in &writes {
-            let item = match w {
-                Write::Put {
-                    key,
-                    index,
-                    item,
-                    condition,
-                } => TransactWriteItem::builder()
-                    .put(self.put_item(&self.data_table, key, index.as_ref(), item, condition)?)
-                    .build(),
-                Write::Delete { key, condition } => {
-                    let mut d = Delete::builder()
-                        .table_name(&self.data_table)
-                        .set_key(Some(key_attrs(key)));
-                    d = match condition {
-                        Condition::None => d,
-                        Condition::NotExists => d.condition_expression("attribute_not_exists(pk)"),
-                        Condition::VersionIs(v) => d
-                            .condition_expression("#version = :version")
-                            .expression_attribute_names("#version", "version")
-                            .expression_attribute_values(
-                                ":version",
-                                AttributeValue::N(v.to_string()),
-                            ),
-                    };
-                    TransactWriteItem::builder()
-                        .delete(
-                            d.build()
-                                .map_err(|e| StoreError::Unavailable(e.to_string()))?,
-                        )
-                        .build()
-                }
-            };
-            items.push(item);
+            items.push(self.transact_item(w)?);
         }
         // The audit record rides last in the same transaction: no change without its record.
         items.push(
@@ -287,6 +287,43 @@ impl TenantStore for DynamoStore {
                 Err(store_error(e))
             }
         }
+    }
+
+    async fn put_marker(&self, write: Write) -> Result<(), StoreError> {
+        match &write {
+            Write::Put {
+                key,
+                index,
+                item,
+                condition,
+            } => {
+                let put = self.put_item(&self.data_table, key, index.as_ref(), item, condition)?;
+                self.client
+                    .put_item()
+                    .table_name(put.table_name())
+                    .set_item(Some(put.item().clone()))
+                    .set_condition_expression(put.condition_expression().map(str::to_owned))
+                    .set_expression_attribute_names(put.expression_attribute_names().cloned())
+                    .set_expression_attribute_values(put.expression_attribute_values().cloned())
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+            }
+            Write::Delete { key, condition } => {
+                let d = self.delete_item(key, condition)?;
+                self.client
+                    .delete_item()
+                    .table_name(d.table_name())
+                    .set_key(Some(d.key().clone()))
+                    .set_condition_expression(d.condition_expression().map(str::to_owned))
+                    .set_expression_attribute_names(d.expression_attribute_names().cloned())
+                    .set_expression_attribute_values(d.expression_attribute_values().cloned())
+                    .send()
+                    .await
+                    .map_err(store_error)?;
+            }
+        }
+        Ok(())
     }
 
     async fn append_audit(&self, record: &AuditRecord) -> Result<(), StoreError> {

@@ -120,6 +120,14 @@ pub fn open_tasks_index(t: &TenantId, due_rfc3339: &str, id: &TaskId) -> IndexKe
     }
 }
 
+/// An `Idempotency-Key` claim; `scope` is a digest of user, route and key.
+pub fn idempotency(t: &TenantId, scope: &str) -> Key {
+    Key {
+        pk: prefix(t, &format!("IDEM#{scope}")),
+        sk: "IDEM".into(),
+    }
+}
+
 /// Marks that one sign-in (Cognito `origin_jti`) has been recorded.
 pub fn sign_in(t: &TenantId, sign_in_id: &str) -> Key {
     let digest = Sha256::digest(sign_in_id.as_bytes());

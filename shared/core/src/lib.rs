@@ -7,6 +7,7 @@ pub mod caller;
 pub mod cursor;
 pub mod customer;
 pub mod iam;
+pub mod idempotency;
 pub mod ids;
 pub mod intake;
 pub mod keys;

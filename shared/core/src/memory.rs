@@ -100,6 +100,33 @@ impl TenantStore for MemoryStore {
         Ok(())
     }
 
+    async fn put_marker(&self, write: Write) -> Result<(), StoreError> {
+        let mut items = self
+            .items
+            .lock()
+            .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
+        match write {
+            Write::Put {
+                key,
+                item,
+                condition,
+                ..
+            } => {
+                if !check(&items, &key, &condition) {
+                    return Err(StoreError::ConditionFailed { index: 0 });
+                }
+                items.insert((key.pk, key.sk), item);
+            }
+            Write::Delete { key, condition } => {
+                if !check(&items, &key, &condition) {
+                    return Err(StoreError::ConditionFailed { index: 0 });
+                }
+                items.remove(&(key.pk, key.sk));
+            }
+        }
+        Ok(())
+    }
+
     async fn append_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
         self.audit
             .lock()
@@ -165,6 +192,7 @@ impl TestRig {
             policy: &self.policy,
             ids: &crate::ids::SystemIds,
             cursors: &self.cursors,
+            idempotency: None,
         }
     }
 

@@ -51,6 +51,8 @@ pub enum ApiError {
     Conflict(String),
     #[error("payload too large")]
     PayloadTooLarge,
+    #[error("unprocessable: {0}")]
+    Unprocessable(String),
     #[error("unsupported media type")]
     UnsupportedMediaType,
     /// The store or the audit trail could not be written: the change was refused.
@@ -102,6 +104,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -117,6 +120,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict(_) => ("conflict", "Conflict with the current state"),
             ApiError::PayloadTooLarge => ("payload-too-large", "The request body is too large"),
+            ApiError::Unprocessable(_) => {
+                ("unprocessable", "The request cannot be processed as sent")
+            }
             ApiError::UnsupportedMediaType => (
                 "unsupported-media-type",
                 "The request body must be application/json",
@@ -136,7 +142,7 @@ impl ApiError {
         let (detail, errors) = match self {
             ApiError::BadRequest { detail, errors } => (Some(detail.clone()), errors.clone()),
             ApiError::Unauthenticated(d) => (Some(d.clone()), Vec::new()),
-            ApiError::Conflict(d) => (Some(d.clone()), Vec::new()),
+            ApiError::Conflict(d) | ApiError::Unprocessable(d) => (Some(d.clone()), Vec::new()),
             ApiError::PayloadTooLarge => (
                 Some(format!("the limit is {MAX_BODY_BYTES} bytes")),
                 Vec::new(),

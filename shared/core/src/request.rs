@@ -30,6 +30,9 @@ pub struct Ctx<'a, S> {
     pub policy: &'a PolicyEngine,
     pub ids: &'a dyn IdSource,
     pub cursors: &'a CursorKey,
+    /// The request's `Idempotency-Key` claim, if it carries one: its "committed" marker joins
+    /// every commit's transaction.
+    pub idempotency: Option<&'a crate::idempotency::Claim>,
 }
 
 /// How a store failure reaches the caller: nothing is half-done in any case.
@@ -98,21 +101,36 @@ impl<S: TenantStore> Ctx<'_, S> {
         }
     }
 
-    /// Commit writes with their audit record in one transaction.
+    /// Commit writes with their audit record (and the idempotency marker, if any) in one
+    /// transaction.
     pub async fn commit(
         &self,
         action: Action,
         resource: &str,
-        writes: Vec<Write>,
+        mut writes: Vec<Write>,
         before: Option<&Value>,
         after: Option<&Value>,
     ) -> Result<(), StoreError> {
+        let marker_index = self.idempotency.map(|claim| {
+            writes.push(claim.committed_write());
+            writes.len() - 1
+        });
         let audit_index = writes.len();
         let record = self.record(action, resource, Outcome::Success, None, before, after);
         match self.store.commit(writes, &record).await {
+            Ok(()) => {
+                if let Some(claim) = self.idempotency {
+                    claim.mark_committed();
+                }
+                Ok(())
+            }
             // The audit record (last in the transaction) could not be written: nothing was.
             Err(StoreError::ConditionFailed { index }) if index == audit_index => Err(
                 StoreError::Unavailable("the audit record could not be written".into()),
+            ),
+            // Another request took the idempotency key over: this one changes nothing.
+            Err(StoreError::ConditionFailed { index }) if Some(index) == marker_index => Err(
+                StoreError::Unavailable("the idempotency key was taken over".into()),
             ),
             other => other,
         }
@@ -131,10 +149,15 @@ impl<S: TenantStore> Ctx<'_, S> {
             condition: Condition::NotExists,
         };
         let resource = format!("user/{}", self.caller.user);
-        match self
-            .commit(Action::SignIn, &resource, vec![marker], None, None)
-            .await
-        {
+        let record = self.record(
+            Action::SignIn,
+            &resource,
+            Outcome::Success,
+            None,
+            None,
+            None,
+        );
+        match self.store.commit(vec![marker], &record).await {
             Ok(()) | Err(StoreError::ConditionFailed { index: 0 }) => Ok(()),
             Err(e) => Err(store_error(e)),
         }

@@ -28,6 +28,8 @@ pub struct Route {
     pub success_status: u16,
     pub response: SchemaFn,
     pub query: &'static [(&'static str, &'static str)],
+    /// Honours `Idempotency-Key` (creating POSTs).
+    pub idempotent: bool,
 }
 
 fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
@@ -70,6 +72,7 @@ pub const ROUTES: &[Route] = &[
         success_status: 200,
         response: schema::<Me>,
         query: &[],
+        idempotent: false,
     },
     Route {
         function: "ListUsersFunction",
@@ -83,6 +86,7 @@ pub const ROUTES: &[Route] = &[
         success_status: 200,
         response: schema::<PageOf<UserProfile>>,
         query: PAGING,
+        idempotent: false,
     },
     Route {
         function: "IntakeFunction",
@@ -96,6 +100,7 @@ pub const ROUTES: &[Route] = &[
         success_status: 201,
         response: schema::<IntakeResult>,
         query: &[],
+        idempotent: true,
     },
     Route {
         function: "CreateCustomerFunction",
@@ -109,6 +114,7 @@ pub const ROUTES: &[Route] = &[
         success_status: 201,
         response: schema::<Customer>,
         query: &[],
+        idempotent: true,
     },
     Route {
         function: "ListCustomersFunction",
@@ -122,6 +128,7 @@ pub const ROUTES: &[Route] = &[
         success_status: 200,
         response: schema::<PageOf<Customer>>,
         query: PAGING,
+        idempotent: false,
     },
     Route {
         function: "GetCustomerFunction",
@@ -135,6 +142,7 @@ pub const ROUTES: &[Route] = &[
         success_status: 200,
         response: schema::<Customer>,
         query: &[],
+        idempotent: false,
     },
     Route {
         function: "UpdateCustomerFunction",
@@ -148,6 +156,7 @@ pub const ROUTES: &[Route] = &[
         success_status: 200,
         response: schema::<Customer>,
         query: &[],
+        idempotent: false,
     },
     Route {
         function: "ListAuditFunction",
@@ -161,6 +170,7 @@ pub const ROUTES: &[Route] = &[
         success_status: 200,
         response: schema::<PageOf<AuditRecord>>,
         query: PAGING,
+        idempotent: false,
     },
     Route {
         function: "GetOpenApiFunction",
@@ -174,6 +184,7 @@ pub const ROUTES: &[Route] = &[
         success_status: 200,
         response: |_| schemars::json_schema!({ "type": "object" }),
         query: &[],
+        idempotent: false,
     },
 ];
 
@@ -255,6 +266,14 @@ pub fn openapi() -> Value {
         params.extend(r.query.iter().map(|(name, description)| {
             json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })
         }));
+        if r.idempotent {
+            params.push(json!({
+                "name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "Same key and body replay the first response (header Idempotent-Replayed: true); a different body is 422; a duplicate in flight is 409. Kept 25 hours.",
+                "schema": { "type": "string", "minLength": 1, "maxLength": 255 }
+            }));
+            op["responses"]["422"] = json!({ "description": "Idempotency-Key reused with a different body", "content": { "application/problem+json": { "schema": problem } } });
+        }
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
         }

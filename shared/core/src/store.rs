@@ -76,6 +76,8 @@ pub trait TenantStore: Send + Sync {
         writes: Vec<Write>,
         audit: &AuditRecord,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Write bookkeeping that is not a change to the record (idempotency markers), alone.
+    fn put_marker(&self, write: Write) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Append an audit record on its own (denials, reads of protected data, sign-ins).
     fn append_audit(
         &self,

@@ -1,0 +1,366 @@
+//! The same DynamoDB calls a handler makes, issued bare: prebuilt inputs with the same item
+//! shapes (built by the same core code), sent with a plain SDK client. Timing covers only the
+//! SDK calls. Every call asks for ReturnConsumedCapacity=INDEXES, which gives the read/write
+//! unit split (the product path does not ask for it on TransactWriteItems).
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem};
+use fieldvault_aws::dynamo::to_attr;
+use fieldvault_core::actions::Action;
+use fieldvault_core::audit::{self, diff, AuditRecord, Outcome};
+use fieldvault_core::customer::{Customer, CustomerKind, NewCustomer, ServiceLocationInput};
+use fieldvault_core::ids::{AuditId, CustomerId, LeadId, SystemIds, TaskId};
+use fieldvault_core::intake::{
+    Intake, IntakeInput, Lead, LeadStatus, Task, TaskKind, TaskStatus, FOLLOW_UP_WITHIN,
+};
+use fieldvault_core::keys::{self, Key};
+use fieldvault_core::store::{Condition, Item, Write};
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::fixture::{Case, Fixture, Spec, USER_AGENT};
+use crate::Res;
+
+pub enum BareOp {
+    Get {
+        table: String,
+        key: HashMap<String, AttributeValue>,
+    },
+    Query {
+        table: String,
+        index: String,
+        pk_attr: &'static str,
+        pk: String,
+        limit: i32,
+    },
+    Transact(Vec<TransactWriteItem>),
+}
+
+/// Calls by operation and consumed capacity, split by side.
+#[derive(Debug, Default, Clone)]
+pub struct Units {
+    pub calls: BTreeMap<String, u64>,
+    pub read: f64,
+    pub write: f64,
+}
+
+fn key_attrs(key: &Key) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (keys::PK.to_owned(), AttributeValue::S(key.pk.clone())),
+        (keys::SK.to_owned(), AttributeValue::S(key.sk.clone())),
+    ])
+}
+
+/// A Put exactly as the DynamoDB store builds one (keys, index keys, tenant attribute,
+/// condition).
+fn put(
+    fx: &Fixture,
+    table: &str,
+    key: &Key,
+    index: Option<&keys::IndexKey>,
+    item: &Item,
+    condition: &Condition,
+) -> Res<TransactWriteItem> {
+    let mut attrs: HashMap<String, AttributeValue> =
+        item.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect();
+    attrs.extend(key_attrs(key));
+    if let Some(ix) = index {
+        attrs.insert(keys::GSI1_PK.into(), AttributeValue::S(ix.pk.clone()));
+        attrs.insert(keys::GSI1_SK.into(), AttributeValue::S(ix.sk.clone()));
+    }
+    attrs.insert(
+        keys::TENANT_ATTR.into(),
+        AttributeValue::S(fx.tenant.to_string()),
+    );
+    let mut p = Put::builder().table_name(table).set_item(Some(attrs));
+    p = match condition {
+        Condition::None => p,
+        Condition::NotExists => p.condition_expression("attribute_not_exists(pk)"),
+        Condition::VersionIs(v) => p
+            .condition_expression("#version = :version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":version", AttributeValue::N(v.to_string())),
+    };
+    Ok(TransactWriteItem::builder().put(p.build()?).build())
+}
+
+fn write_item(fx: &Fixture, w: &Write) -> Res<TransactWriteItem> {
+    match w {
+        Write::Put {
+            key,
+            index,
+            item,
+            condition,
+        } => put(
+            fx,
+            &fx.stack.data_table,
+            key,
+            index.as_ref(),
+            item,
+            condition,
+        ),
+        Write::Delete { .. } => Err("the benchmarked actions make no deletes".into()),
+    }
+}
+
+/// The audit record `Ctx::record` builds for a successful action by the owner.
+fn audit_item(
+    fx: &Fixture,
+    action: Action,
+    resource: &str,
+    after: Option<&Value>,
+    now: OffsetDateTime,
+) -> Res<TransactWriteItem> {
+    let owner = fx.owner();
+    let record = AuditRecord {
+        id: AuditId::new(ulid::Ulid::new()),
+        tenant_id: fx.tenant.to_string(),
+        at: now,
+        actor_user: owner.id.to_string(),
+        actor_role: owner.role.to_string(),
+        actor_name: owner
+            .claims
+            .get("username")
+            .and_then(Value::as_str)
+            .unwrap_or(owner.id.as_str())
+            .to_owned(),
+        action: action.audit_name().into(),
+        resource: resource.into(),
+        request_id: ulid::Ulid::new().to_string(),
+        source_ip: "127.0.0.1".into(),
+        user_agent: USER_AGENT.into(),
+        outcome: Outcome::Success,
+        reason: None,
+        changes: diff(None, after),
+    };
+    put(
+        fx,
+        &fx.stack.audit_table,
+        &keys::audit(&fx.tenant, &record.id),
+        None,
+        &audit::to_object(&record),
+        &Condition::NotExists,
+    )
+}
+
+fn get(fx: &Fixture, key: &Key) -> BareOp {
+    BareOp::Get {
+        table: fx.stack.data_table.clone(),
+        key: key_attrs(key),
+    }
+}
+
+/// The calls one request of `case` makes, for the request `spec` describes.
+pub fn plan(fx: &Fixture, case: Case, spec: &Spec) -> Res<Vec<BareOp>> {
+    let t = &fx.tenant;
+    let owner = fx.owner();
+    let now = OffsetDateTime::now_utc();
+    match case {
+        Case::Get => {
+            let (_, id) = spec.param.as_ref().ok_or("get: no id")?;
+            let id = CustomerId::parse(id).map_err(|e| format!("get: {e}"))?;
+            Ok(vec![get(fx, &keys::customer(t, &id))])
+        }
+        Case::List => Ok(vec![BareOp::Query {
+            table: fx.stack.data_table.clone(),
+            index: keys::GSI1.into(),
+            pk_attr: keys::GSI1_PK,
+            pk: keys::customers_list(t),
+            limit: 25,
+        }]),
+        Case::Create => {
+            let input: NewCustomer =
+                serde_json::from_value(spec.body.clone().ok_or("create: no body")?)?;
+            let c = Customer::create(&input, t, &owner.id, now, &SystemIds)
+                .map_err(|e| format!("create: {e}"))?;
+            let after = serde_json::to_value(&c)?;
+            let mut items = c
+                .creation_writes()
+                .iter()
+                .map(|w| write_item(fx, w))
+                .collect::<Res<Vec<_>>>()?;
+            items.push(audit_item(
+                fx,
+                Action::CreateCustomer,
+                &format!("customer/{}", c.id),
+                Some(&after),
+                now,
+            )?);
+            Ok(vec![BareOp::Transact(items)])
+        }
+        Case::Intake | Case::IntakeKnown => {
+            let input: IntakeInput =
+                serde_json::from_value(spec.body.clone().ok_or("intake: no body")?)?;
+            let parsed = Intake::parse(&input).map_err(|e| format!("intake: {e}"))?;
+            let point = parsed
+                .contact_points
+                .first()
+                .ok_or("intake: no contact point")?;
+            let mut ops = vec![get(
+                fx,
+                &keys::contact_lookup(t, point.kind.as_str(), &point.value),
+            )];
+            let known = fx.customers.iter().find(|c| c.phone == point.value);
+            let (customer_id, customer_json, mut writes) = match (case, known) {
+                (Case::IntakeKnown, Some(seeded)) => {
+                    let id = CustomerId::parse(&seeded.id).map_err(|e| format!("intake: {e}"))?;
+                    ops.push(get(fx, &keys::customer(t, &id)));
+                    (id, json!({ "id": id, "matched": true }), Vec::new())
+                }
+                (Case::IntakeKnown, None) => {
+                    return Err("intake of a known caller: phone not seeded".into())
+                }
+                _ => {
+                    let new = NewCustomer {
+                        name: parsed.name.clone(),
+                        kind: CustomerKind::Residential,
+                        company: None,
+                        contact_points: parsed.contact_points.clone(),
+                        service_locations: parsed
+                            .service_address
+                            .iter()
+                            .map(|a| ServiceLocationInput {
+                                id: None,
+                                label: None,
+                                address: a.clone(),
+                                access_notes: None,
+                            })
+                            .collect(),
+                        notes: None,
+                    };
+                    let c = Customer::create(&new, t, &owner.id, now, &SystemIds)
+                        .map_err(|e| format!("intake: {e}"))?;
+                    (c.id, serde_json::to_value(&c)?, c.creation_writes())
+                }
+            };
+            let lead = Lead {
+                id: LeadId::new(ulid::Ulid::new()),
+                tenant_id: t.clone(),
+                customer_id,
+                source: parsed.source,
+                campaign: parsed.campaign.clone(),
+                notes: parsed.notes.clone(),
+                status: LeadStatus::New,
+                created_at: now,
+                created_by: owner.id.clone(),
+            };
+            let follow_up = Task {
+                id: TaskId::new(ulid::Ulid::new()),
+                tenant_id: t.clone(),
+                kind: TaskKind::FollowUpLead,
+                status: TaskStatus::Open,
+                lead_id: lead.id,
+                customer_id,
+                due_at: now + FOLLOW_UP_WITHIN,
+                created_at: now,
+            };
+            writes.push(lead.write());
+            writes.push(follow_up.write());
+            let after = json!({ "lead": lead, "customer": customer_json, "follow_up": follow_up });
+            let mut items = writes
+                .iter()
+                .map(|w| write_item(fx, w))
+                .collect::<Res<Vec<_>>>()?;
+            items.push(audit_item(
+                fx,
+                Action::Intake,
+                &format!("lead/{}", lead.id),
+                Some(&after),
+                now,
+            )?);
+            ops.push(BareOp::Transact(items));
+            Ok(ops)
+        }
+    }
+}
+
+/// The sign-in record a user's first request writes: marker item + audit record.
+pub fn sign_in_plan(fx: &Fixture) -> Res<Vec<BareOp>> {
+    let owner = fx.owner();
+    let marker = Write::Put {
+        key: keys::sign_in(&fx.tenant, &ulid::Ulid::new().to_string()),
+        index: None,
+        item: Item::new(),
+        condition: Condition::NotExists,
+    };
+    Ok(vec![BareOp::Transact(vec![
+        write_item(fx, &marker)?,
+        audit_item(
+            fx,
+            Action::SignIn,
+            &format!("user/{}", owner.id),
+            None,
+            OffsetDateTime::now_utc(),
+        )?,
+    ])])
+}
+
+fn units_of<'a>(
+    consumed: impl IntoIterator<Item = &'a aws_sdk_dynamodb::types::ConsumedCapacity>,
+) -> f64 {
+    consumed.into_iter().filter_map(|c| c.capacity_units).sum()
+}
+
+/// Send the calls in order; add what they consumed to `units`.
+pub async fn exec(
+    client: &aws_sdk_dynamodb::Client,
+    ops: Vec<BareOp>,
+    units: &mut Units,
+) -> Res<()> {
+    for op in ops {
+        match op {
+            BareOp::Get { table, key } => {
+                let out = client
+                    .get_item()
+                    .table_name(table)
+                    .set_key(Some(key))
+                    .consistent_read(true)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+                    .send()
+                    .await
+                    .map_err(|e| format!("GetItem: {}", DisplayErrorContext(e)))?;
+                *units.calls.entry("GetItem".into()).or_default() += 1;
+                units.read += units_of(out.consumed_capacity());
+            }
+            BareOp::Query {
+                table,
+                index,
+                pk_attr,
+                pk,
+                limit,
+            } => {
+                let out = client
+                    .query()
+                    .table_name(table)
+                    .index_name(index)
+                    .key_condition_expression("#pk = :pk")
+                    .expression_attribute_names("#pk", pk_attr)
+                    .expression_attribute_values(":pk", AttributeValue::S(pk))
+                    .limit(limit)
+                    .scan_index_forward(true)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+                    .send()
+                    .await
+                    .map_err(|e| format!("Query: {}", DisplayErrorContext(e)))?;
+                if out.items().is_empty() {
+                    return Err("Query: the customer list is empty".into());
+                }
+                *units.calls.entry("Query".into()).or_default() += 1;
+                units.read += units_of(out.consumed_capacity());
+            }
+            BareOp::Transact(items) => {
+                let out = client
+                    .transact_write_items()
+                    .set_transact_items(Some(items))
+                    .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+                    .send()
+                    .await
+                    .map_err(|e| format!("TransactWriteItems: {}", DisplayErrorContext(e)))?;
+                *units.calls.entry("TransactWriteItems".into()).or_default() += 1;
+                units.write += units_of(out.consumed_capacity());
+            }
+        }
+    }
+    Ok(())
+}

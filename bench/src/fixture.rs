@@ -1,0 +1,462 @@
+//! The benchmark's world: the local stack provisioned and served in this process (app with
+//! DynamoDB call counting, local gateway on a loopback port), one tenant with a user per role,
+//! and the requests each benchmarked action sends.
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
+use base64::Engine;
+use fieldvault_aws::metrics::DynamoMetrics;
+use fieldvault_aws::onboarding::{onboard_tenant, NewUser};
+use fieldvault_aws::session::SessionFactory;
+use fieldvault_aws::App;
+use fieldvault_core::caller::Role;
+use fieldvault_core::ids::{TenantId, UserId};
+use fieldvault_core::template::Template;
+use fieldvault_tools::gateway::Gateway;
+use fieldvault_tools::jwt::{stringify_claims, JwtVerifier};
+use fieldvault_tools::provision::{provision, LocalStack};
+use serde_json::{json, Map, Value};
+
+use crate::Res;
+
+pub const STACK_NAME: &str = "fv-bench";
+pub const USER_AGENT: &str = "fieldvault-bench/0.1";
+const PASSWORD: &str = "Bench-password-1!";
+
+/// Unique phone numbers (contact points are unique per tenant): +1555 and seven digits.
+static NEXT_PHONE: AtomicU64 = AtomicU64::new(1_000_000);
+
+pub fn next_phone() -> String {
+    format!("+1555{:07}", NEXT_PHONE.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The benchmarked actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Case {
+    /// `POST /intake` from a caller no customer has: creates customer, lead and task.
+    Intake,
+    /// `POST /intake` from a known phone: matches the customer, creates lead and task.
+    IntakeKnown,
+    Create,
+    Get,
+    List,
+}
+
+impl Case {
+    pub const ALL: [Case; 5] = [
+        Case::Intake,
+        Case::IntakeKnown,
+        Case::Create,
+        Case::Get,
+        Case::List,
+    ];
+    /// The actions the throughput phase runs (issue 5's four main actions).
+    pub const MAIN: [Case; 4] = [Case::Intake, Case::Create, Case::Get, Case::List];
+
+    pub fn key(self) -> &'static str {
+        match self {
+            Case::Intake => "intake",
+            Case::IntakeKnown => "intake_known_caller",
+            Case::Create => "create_customer",
+            Case::Get => "get_customer",
+            Case::List => "list_customers",
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Case::Intake => "intake (new caller)",
+            Case::IntakeKnown => "intake (known caller)",
+            Case::Create => "create customer",
+            Case::Get => "get customer",
+            Case::List => "list customers",
+        }
+    }
+    pub fn route(self) -> &'static str {
+        match self {
+            Case::Intake | Case::IntakeKnown => "POST /intake",
+            Case::Create => "POST /customers",
+            Case::Get => "GET /customers/{id}",
+            Case::List => "GET /customers?limit=25",
+        }
+    }
+    /// The template function (the local gateway's registry key).
+    pub fn function(self) -> &'static str {
+        match self {
+            Case::Intake | Case::IntakeKnown => "IntakeFunction",
+            Case::Create => "CreateCustomerFunction",
+            Case::Get => "GetCustomerFunction",
+            Case::List => "ListCustomersFunction",
+        }
+    }
+    pub fn binary(self) -> &'static str {
+        match self {
+            Case::Intake | Case::IntakeKnown => "fv-intake",
+            Case::Create => "fv-create-customer",
+            Case::Get => "fv-get-customer",
+            Case::List => "fv-list-customers",
+        }
+    }
+    pub fn expected_status(self) -> u16 {
+        match self {
+            Case::Intake | Case::IntakeKnown | Case::Create => 201,
+            Case::Get | Case::List => 200,
+        }
+    }
+}
+
+/// One request of a case, in the pieces both the gateway (HTTP) and a handler event need.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub method: &'static str,
+    /// The route as template.yaml declares it (`/customers/{id}`).
+    pub route: &'static str,
+    pub path: String,
+    pub query: Option<(&'static str, String)>,
+    pub param: Option<(&'static str, String)>,
+    pub body: Option<Value>,
+}
+
+pub struct User {
+    pub role: Role,
+    pub id: UserId,
+    pub token: String,
+    /// The access token's claims as API Gateway hands them to a function (strings).
+    pub claims: Map<String, Value>,
+}
+
+/// A customer created while seeding: its id and phone.
+#[derive(Debug, Clone)]
+pub struct Seeded {
+    pub id: String,
+    pub phone: String,
+}
+
+pub struct Fixture {
+    pub app: &'static App,
+    pub metrics: Arc<DynamoMetrics>,
+    pub stack: LocalStack,
+    pub api: String,
+    pub http: reqwest::Client,
+    /// A plain DynamoDB client: base credentials, no STS, no policy guard, no counting.
+    pub bare: aws_sdk_dynamodb::Client,
+    pub tenant: TenantId,
+    pub users: Vec<User>,
+    pub customers: Vec<Seeded>,
+}
+
+/// Refuse to run against anything but emulators on loopback.
+fn check_loopback() -> Res<()> {
+    for var in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"] {
+        let v = std::env::var(var).unwrap_or_default();
+        if !v.starts_with("http://127.0.0.1:") {
+            return Err(format!(
+                "{var}={v:?}: the benchmark only runs against the local stack on 127.0.0.1 (use infra/bench.sh)"
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+fn decode_claims(token: &str) -> Res<Map<String, Value>> {
+    let payload = token.split('.').nth(1).ok_or("access token is not a JWT")?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|e| format!("access token payload: {e}"))?;
+    let claims: Map<String, Value> =
+        serde_json::from_slice(&bytes).map_err(|e| format!("access token claims: {e}"))?;
+    Ok(stringify_claims(&claims))
+}
+
+pub fn customer_body(phone: &str) -> Value {
+    json!({
+        "name": format!("Bench customer {}", &phone[5..]),
+        "contact_points": [{"kind": "phone", "value": phone, "sms_consent": true}],
+        "service_locations": [{"label": "Home", "address": {
+            "line1": "1 Main St", "city": "Springfield", "region": "IL", "postal_code": "62701"}}]
+    })
+}
+
+pub fn intake_body(phone: &str) -> Value {
+    json!({
+        "source": "call",
+        "contact": {"name": "Pat Doe", "phone": phone, "sms_consent": true},
+        "notes": "No heat upstairs"
+    })
+}
+
+impl Fixture {
+    /// Provision the stack, serve the gateway, onboard a tenant and sign its users in.
+    pub async fn setup() -> Res<Fixture> {
+        check_loopback()?;
+        let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let stack = provision(&sdk, STACK_NAME)
+            .await
+            .map_err(|e| format!("provisioning the local stack: {e}"))?;
+        let settings = stack.settings(true)?;
+        let metrics = Arc::new(DynamoMetrics::default());
+        let guard = fieldvault_aws::app::local_guard(&settings)?;
+        if guard.is_none() {
+            return Err("the local policy guard is off: settings are not local".into());
+        }
+        let sessions =
+            SessionFactory::new(sdk.clone(), settings, guard).with_metrics(metrics.clone());
+        let app: &'static App = Box::leak(Box::new(App::with_sessions(sessions)?));
+
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let api = format!("http://{}", listener.local_addr()?);
+        let gateway = Arc::new(Gateway::from_template(
+            app,
+            &Template::embedded()?,
+            JwtVerifier::new(
+                stack.issuer.clone(),
+                vec![stack.client_id.clone()],
+                stack.jwks_url.clone(),
+            ),
+        )?);
+        tokio::spawn(async move {
+            if let Err(e) = gateway.serve(listener).await {
+                eprintln!("fieldvault-bench: gateway stopped: {e}");
+            }
+        });
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .user_agent(USER_AGENT)
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(128)
+            .build()?;
+
+        let tenant = TenantId::parse(&format!(
+            "bench-{}",
+            ulid::Ulid::new().to_string().to_lowercase()
+        ))
+        .map_err(|e| format!("tenant id: {e}"))?;
+        let new_users: Vec<NewUser> = Role::ALL
+            .iter()
+            .map(|r| NewUser {
+                email: format!("{r}@{tenant}.bench"),
+                name: format!("Bench {r}"),
+                role: *r,
+                password: Some(PASSWORD.into()),
+            })
+            .collect();
+        let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+        let profiles = onboard_tenant(
+            &cognito,
+            &stack.user_pool_id,
+            &app.sessions,
+            &tenant,
+            "Bench Heating & Plumbing",
+            &new_users,
+            "fieldvault-bench",
+        )
+        .await
+        .map_err(|e| format!("onboarding the bench tenant: {e}"))?;
+        let mut users = Vec::new();
+        for p in profiles {
+            let out = cognito
+                .admin_initiate_auth()
+                .user_pool_id(&stack.user_pool_id)
+                .client_id(&stack.client_id)
+                .auth_flow(AuthFlowType::AdminUserPasswordAuth)
+                .auth_parameters("USERNAME", &p.email)
+                .auth_parameters("PASSWORD", PASSWORD)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "sign-in of {}: {}",
+                        p.email,
+                        aws_sdk_cognitoidentityprovider::error::DisplayErrorContext(e)
+                    )
+                })?;
+            let token = out
+                .authentication_result
+                .and_then(|r| r.access_token)
+                .ok_or_else(|| format!("sign-in of {}: no access token", p.email))?;
+            users.push(User {
+                role: p.role,
+                id: p.user_id,
+                claims: decode_claims(&token)?,
+                token,
+            });
+        }
+        Ok(Fixture {
+            app,
+            metrics,
+            bare: aws_sdk_dynamodb::Client::new(&sdk),
+            stack,
+            api,
+            http,
+            tenant,
+            users,
+            customers: Vec::new(),
+        })
+    }
+
+    /// The user every benchmarked request is made as.
+    pub fn owner(&self) -> &User {
+        self.users
+            .iter()
+            .find(|u| u.role == Role::Owner)
+            .unwrap_or(&self.users[0])
+    }
+
+    /// Create `n` customers through the gateway (reads and intake of known callers use them).
+    pub async fn seed(&mut self, n: usize) -> Res<()> {
+        for _ in 0..n {
+            let phone = next_phone();
+            let spec = Spec {
+                method: "POST",
+                route: "/customers",
+                path: "/customers".into(),
+                query: None,
+                param: None,
+                body: Some(customer_body(&phone)),
+            };
+            let (status, body) = self.call(&spec, &self.owner().token).await?;
+            if status != 201 {
+                return Err(format!(
+                    "seeding: POST /customers answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                )
+                .into());
+            }
+            let v: Value = serde_json::from_slice(&body)?;
+            let id = v["id"]
+                .as_str()
+                .ok_or("seeding: created customer without id")?;
+            self.customers.push(Seeded {
+                id: id.to_owned(),
+                phone,
+            });
+        }
+        Ok(())
+    }
+
+    /// Request `i` of a case (new phone numbers for creating requests).
+    pub fn spec(&self, case: Case, i: usize) -> Spec {
+        let seeded = &self.customers[i % self.customers.len().max(1)];
+        match case {
+            Case::Intake | Case::IntakeKnown => {
+                let phone = if case == Case::Intake {
+                    next_phone()
+                } else {
+                    seeded.phone.clone()
+                };
+                Spec {
+                    method: "POST",
+                    route: "/intake",
+                    path: "/intake".into(),
+                    query: None,
+                    param: None,
+                    body: Some(intake_body(&phone)),
+                }
+            }
+            Case::Create => Spec {
+                method: "POST",
+                route: "/customers",
+                path: "/customers".into(),
+                query: None,
+                param: None,
+                body: Some(customer_body(&next_phone())),
+            },
+            Case::Get => Spec {
+                method: "GET",
+                route: "/customers/{id}",
+                path: format!("/customers/{}", seeded.id),
+                query: None,
+                param: Some(("id", seeded.id.clone())),
+                body: None,
+            },
+            Case::List => Spec {
+                method: "GET",
+                route: "/customers",
+                path: "/customers".into(),
+                query: Some(("limit", "25".into())),
+                param: None,
+                body: None,
+            },
+        }
+    }
+
+    /// Send a request through the local gateway; the status and the whole body.
+    pub async fn call(&self, spec: &Spec, token: &str) -> Res<(u16, Vec<u8>)> {
+        let mut url = format!("{}{}", self.api, spec.path);
+        if let Some((k, v)) = &spec.query {
+            url.push_str(&format!("?{k}={v}"));
+        }
+        let method = reqwest::Method::from_bytes(spec.method.as_bytes())?;
+        let mut req = self.http.request(method, url).bearer_auth(token);
+        if let Some(b) = &spec.body {
+            req = req
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await?;
+        Ok((status, body.to_vec()))
+    }
+
+    /// The API Gateway HTTP API (payload 2.0) event the gateway would build for this request.
+    pub fn event(&self, spec: &Spec, user: &User) -> Value {
+        let raw_query = spec
+            .query
+            .as_ref()
+            .map(|(k, v)| format!("{k}={v}"))
+            .unwrap_or_default();
+        let route_key = format!("{} {}", spec.method, spec.route);
+        let now = time::OffsetDateTime::now_utc();
+        let mut event = json!({
+            "version": "2.0",
+            "routeKey": route_key,
+            "rawPath": spec.path,
+            "rawQueryString": raw_query,
+            "headers": {
+                "content-type": "application/json",
+                "user-agent": USER_AGENT,
+                "host": self.api.trim_start_matches("http://"),
+            },
+            "requestContext": {
+                "accountId": fieldvault_aws::guard::LOCAL_ACCOUNT,
+                "apiId": "local",
+                "domainName": "127.0.0.1",
+                "domainPrefix": "local",
+                "http": {
+                    "method": spec.method,
+                    "path": spec.path,
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "127.0.0.1",
+                    "userAgent": USER_AGENT,
+                },
+                "requestId": ulid::Ulid::new().to_string(),
+                "routeKey": route_key,
+                "stage": "$default",
+                "time": now.format(&time::format_description::well_known::Rfc2822).unwrap_or_default(),
+                "timeEpoch": (now.unix_timestamp_nanos() / 1_000_000) as i64,
+                "authorizer": {"jwt": {"claims": user.claims, "scopes": null}},
+            },
+            "isBase64Encoded": false,
+        });
+        if let Some((k, v)) = &spec.query {
+            event["queryStringParameters"] = json!({ *k: v });
+        }
+        if let Some((k, v)) = &spec.param {
+            event["pathParameters"] = json!({ *k: v });
+        }
+        if let Some(b) = &spec.body {
+            event["body"] = Value::String(b.to_string());
+        }
+        event
+    }
+
+    /// The same request as a `lambda_http::Request`, for calling a handler in-process.
+    pub fn request(&self, spec: &Spec, user: &User) -> Res<lambda_http::Request> {
+        lambda_http::request::from_str(&self.event(spec, user).to_string())
+            .map_err(|e| format!("building a Lambda event: {e}").into())
+    }
+}

@@ -1,0 +1,371 @@
+//! The measured phases: first request of each sign-in, steady-state latency per stage of the
+//! request path, throughput at fixed concurrency, and micro-measurements of gateway parts.
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fieldvault_core::caller::Role;
+use fieldvault_tools::jwt::JwtVerifier;
+use fieldvault_tools::registry::handler_for;
+use serde::Serialize;
+
+use crate::bare::{exec, plan, sign_in_plan, Units};
+use crate::fixture::{Case, Fixture, Spec};
+use crate::stats::Summary;
+use crate::Res;
+
+fn per_request(calls: &BTreeMap<String, u64>, n: usize) -> BTreeMap<String, f64> {
+    calls
+        .iter()
+        .map(|(k, v)| (k.clone(), *v as f64 / n.max(1) as f64))
+        .collect()
+}
+
+fn merge(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
+    for (k, v) in from {
+        *into.entry(k).or_default() += v;
+    }
+}
+
+fn me_spec() -> Spec {
+    Spec {
+        method: "GET",
+        route: "/me",
+        path: "/me".into(),
+        query: None,
+        param: None,
+        body: None,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct SignIn {
+    pub users: usize,
+    /// `GET /me`, first request of each user's sign-in, then the second.
+    pub first: Summary,
+    pub second: Summary,
+    pub first_calls_per_user: BTreeMap<String, f64>,
+    pub second_calls_per_user: BTreeMap<String, f64>,
+    /// The sign-in record's write units (bare mirror: marker + audit record in one transaction).
+    pub sign_in_wru: f64,
+    pub sts_before: u64,
+    pub sts_after_first: u64,
+    pub sts_after_second: u64,
+}
+
+/// Every user's first request (which records the sign-in), then a second one.
+pub async fn sign_in(fx: &Fixture) -> Res<SignIn> {
+    let spec = me_spec();
+    let sts_before = fx.app.sessions.sts_calls();
+    let (mut first, mut second) = (Vec::new(), Vec::new());
+    let (mut first_calls, mut second_calls) = (BTreeMap::new(), BTreeMap::new());
+    let mut sts_after_first = sts_before;
+    for (round, samples, calls) in [
+        (0, &mut first, &mut first_calls),
+        (1, &mut second, &mut second_calls),
+    ] {
+        for u in &fx.users {
+            fx.metrics.take();
+            let t = Instant::now();
+            let (status, body) = fx.call(&spec, &u.token).await?;
+            samples.push(t.elapsed());
+            if status != 200 {
+                return Err(format!(
+                    "GET /me as {} answered {status}: {}",
+                    u.role,
+                    String::from_utf8_lossy(&body)
+                )
+                .into());
+            }
+            merge(calls, fx.metrics.take().0);
+        }
+        if round == 0 {
+            sts_after_first = fx.app.sessions.sts_calls();
+        }
+    }
+    let mut units = Units::default();
+    exec(&fx.bare, sign_in_plan(fx)?, &mut units).await?;
+    Ok(SignIn {
+        users: fx.users.len(),
+        first: Summary::of(&first),
+        second: Summary::of(&second),
+        first_calls_per_user: per_request(&first_calls, fx.users.len()),
+        second_calls_per_user: per_request(&second_calls, fx.users.len()),
+        sign_in_wru: units.write,
+        sts_before,
+        sts_after_first,
+        sts_after_second: fx.app.sessions.sts_calls(),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct CaseResult {
+    pub case: &'static str,
+    pub label: &'static str,
+    pub route: &'static str,
+    pub n: usize,
+    /// Plain SDK client: the handler's DynamoDB calls and nothing else.
+    pub bare: Summary,
+    /// The same calls through the tenant session's client (STS credentials, local policy guard).
+    pub session: Summary,
+    /// The function's handler called in-process with a prebuilt event (what Lambda bills).
+    pub handler: Summary,
+    /// HTTP over loopback through the local gateway (JWT authorizer, event, handler).
+    pub gateway: Summary,
+    /// DynamoDB calls per request on the product path, counted by the SDK interceptor.
+    pub calls_per_request: BTreeMap<String, f64>,
+    pub handler_calls_per_request: BTreeMap<String, f64>,
+    /// Capacity units per request the product path's metrics saw.
+    pub counted_capacity_per_request: f64,
+    pub bare_calls_per_request: BTreeMap<String, f64>,
+    /// Read and write units per request, from the bare mirror (ReturnConsumedCapacity=INDEXES).
+    pub rru_per_request: f64,
+    pub wru_per_request: f64,
+    pub errors: usize,
+    pub ratio_p50: f64,
+    pub throughput: Vec<Throughput>,
+}
+
+/// Steady-state latency of one case, stage by stage. Stages run interleaved (rotating order)
+/// on the same request index, so drift in the emulators hits every stage alike.
+pub async fn sequential(fx: &Fixture, case: Case, warmup: usize, n: usize) -> Res<CaseResult> {
+    let owner = fx.owner();
+    let session = fx
+        .app
+        .sessions
+        .session(&fx.tenant, Role::Owner, &owner.id)
+        .await?;
+    let guarded = session.dynamodb().clone();
+    let handler = handler_for(case.function())
+        .ok_or_else(|| format!("no handler for {}", case.function()))?;
+    let total = warmup + n;
+    let mut work = Vec::with_capacity(total);
+    for i in 0..total {
+        work.push((
+            Some(plan(fx, case, &fx.spec(case, i))?),
+            Some(plan(fx, case, &fx.spec(case, i))?),
+            Some(fx.request(&fx.spec(case, i), owner)?),
+            fx.spec(case, i),
+        ));
+    }
+    let mut samples: [Vec<Duration>; 4] = Default::default();
+    let mut bare_units = Units::default();
+    let (mut gw_calls, mut h_calls) = (BTreeMap::new(), BTreeMap::new());
+    let mut gw_capacity = 0.0;
+    let mut errors = 0;
+    let expected = case.expected_status();
+    fx.metrics.take();
+    for (i, (bare_plan, session_plan, request, spec)) in work.iter_mut().enumerate() {
+        let measured = i >= warmup;
+        for k in 0..4 {
+            match (i + k) % 4 {
+                0 => {
+                    let ops = bare_plan.take().ok_or("bare plan used twice")?;
+                    let mut u = Units::default();
+                    let t = Instant::now();
+                    exec(&fx.bare, ops, &mut u).await?;
+                    let d = t.elapsed();
+                    if measured {
+                        samples[0].push(d);
+                        merge(&mut bare_units.calls, u.calls);
+                        bare_units.read += u.read;
+                        bare_units.write += u.write;
+                    }
+                }
+                1 => {
+                    let ops = session_plan.take().ok_or("session plan used twice")?;
+                    let mut u = Units::default();
+                    let t = Instant::now();
+                    exec(&guarded, ops, &mut u).await?;
+                    let d = t.elapsed();
+                    fx.metrics.take();
+                    if measured {
+                        samples[1].push(d);
+                    }
+                }
+                2 => {
+                    let req = request.take().ok_or("request used twice")?;
+                    fx.metrics.take();
+                    let t = Instant::now();
+                    let resp = handler(fx.app, req).await;
+                    let d = t.elapsed();
+                    let (calls, _) = fx.metrics.take();
+                    if resp.status().as_u16() != expected {
+                        errors += 1;
+                        if errors <= 3 {
+                            eprintln!(
+                                "{}: handler answered {}: {:?}",
+                                case.key(),
+                                resp.status(),
+                                resp.body()
+                            );
+                        }
+                    }
+                    if measured {
+                        samples[2].push(d);
+                        merge(&mut h_calls, calls);
+                    }
+                }
+                _ => {
+                    fx.metrics.take();
+                    let t = Instant::now();
+                    let (status, body) = fx.call(spec, &owner.token).await?;
+                    let d = t.elapsed();
+                    let (calls, capacity) = fx.metrics.take();
+                    if status != expected {
+                        errors += 1;
+                        if errors <= 3 {
+                            eprintln!(
+                                "{}: gateway answered {status}: {}",
+                                case.key(),
+                                String::from_utf8_lossy(&body)
+                            );
+                        }
+                    }
+                    if measured {
+                        samples[3].push(d);
+                        merge(&mut gw_calls, calls);
+                        gw_capacity += capacity;
+                    }
+                }
+            }
+        }
+    }
+    let [bare, sess, hand, gate] = samples.map(|s| Summary::of(&s));
+    Ok(CaseResult {
+        case: case.key(),
+        label: case.label(),
+        route: case.route(),
+        n,
+        ratio_p50: gate.p50_us / bare.p50_us.max(1.0),
+        bare,
+        session: sess,
+        handler: hand,
+        gateway: gate,
+        calls_per_request: per_request(&gw_calls, n),
+        handler_calls_per_request: per_request(&h_calls, n),
+        counted_capacity_per_request: gw_capacity / n.max(1) as f64,
+        bare_calls_per_request: per_request(&bare_units.calls, n),
+        rru_per_request: bare_units.read / n.max(1) as f64,
+        wru_per_request: bare_units.write / n.max(1) as f64,
+        errors,
+        throughput: Vec::new(),
+    })
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    pub concurrency: usize,
+    pub ok: usize,
+    pub errors: usize,
+    pub seconds: f64,
+    pub rps: f64,
+    pub latency: Summary,
+}
+
+/// Closed-loop load: `concurrency` workers send requests back to back for `seconds` (and at
+/// most `cap` requests each).
+pub async fn throughput(
+    fx: &'static Fixture,
+    case: Case,
+    concurrency: usize,
+    seconds: f64,
+    cap: usize,
+) -> Res<Throughput> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs_f64(seconds);
+    let expected = case.expected_status();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let next = next.clone();
+        workers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut errors = 0usize;
+            while Instant::now() < deadline && latencies.len() + errors < cap {
+                let spec = fx.spec(case, next.fetch_add(1, Ordering::Relaxed));
+                let t = Instant::now();
+                match fx.call(&spec, &fx.owner().token).await {
+                    Ok((status, _)) if status == expected => latencies.push(t.elapsed()),
+                    _ => errors += 1,
+                }
+            }
+            (latencies, errors)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        let (l, e) = w.await?;
+        all.extend(l);
+        errors += e;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok(Throughput {
+        concurrency,
+        ok: all.len(),
+        errors,
+        seconds: secs,
+        rps: all.len() as f64 / secs,
+        latency: Summary::of(&all),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct Parts {
+    /// Verifying an access token (RS256) with the gateway's verifier, JWKS cached.
+    pub jwt_verify: Summary,
+    /// Building the API Gateway event JSON and parsing it into a `lambda_http::Request`.
+    pub event_round_trip: Summary,
+    /// An HTTP request over loopback that the gateway answers 404 (no auth, no handler).
+    pub http_floor: Summary,
+}
+
+pub async fn parts(fx: &Fixture, n: usize) -> Res<Parts> {
+    let verifier = JwtVerifier::new(
+        fx.stack.issuer.clone(),
+        vec![fx.stack.client_id.clone()],
+        fx.stack.jwks_url.clone(),
+    );
+    let auth = format!("Bearer {}", fx.owner().token);
+    verifier.verify(Some(&auth)).await?;
+    let mut jwt = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        verifier.verify(Some(&auth)).await?;
+        jwt.push(t.elapsed());
+    }
+    let mut event = Vec::with_capacity(n);
+    for i in 0..n {
+        let spec = fx.spec(Case::Get, i);
+        let t = Instant::now();
+        let req = fx.request(&spec, fx.owner())?;
+        event.push(t.elapsed());
+        drop(req);
+    }
+    let miss = Spec {
+        method: "GET",
+        route: "/bench-not-found",
+        path: "/bench-not-found".into(),
+        query: None,
+        param: None,
+        body: None,
+    };
+    let mut floor = Vec::with_capacity(n);
+    for i in 0..n + 20 {
+        let t = Instant::now();
+        let (status, _) = fx.call(&miss, "").await?;
+        if i >= 20 {
+            floor.push(t.elapsed());
+        }
+        if status != 404 {
+            return Err(format!("GET /bench-not-found answered {status}, not 404").into());
+        }
+    }
+    Ok(Parts {
+        jwt_verify: Summary::of(&jwt),
+        event_round_trip: Summary::of(&event),
+        http_floor: Summary::of(&floor),
+    })
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Benchmark of the request path on a local stack of its own (free ports, stopped at the end).
+# Not a test and not run by CI: numbers depend on the machine. See bench/README.md.
+#
+#   infra/bench.sh                        # full run (a few minutes after the build)
+#   infra/bench.sh --requests 100 --seconds 1 --cold-runs 3    # quicker
+#   infra/bench.sh --skip-cold            # no cold-start phase
+#
+# Builds the function binaries and fieldvault-bench with --release (the release profile
+# strips), starts DynamoDB Local + moto, runs target/release/fieldvault-bench, which writes
+# bench/results/latest.md and latest.json (git-ignored) and prints the markdown.
+set -euo pipefail
+# shellcheck source=infra/local/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/local/lib.sh"
+root="$(fv_root)"
+cd "${root}"
+
+functions=(fv-get-me fv-list-users fv-intake fv-create-customer fv-get-customer
+  fv-list-customers fv-update-customer fv-list-audit fv-get-openapi)
+pkg_args=()
+for f in "${functions[@]}"; do pkg_args+=(-p "${f}"); done
+
+fv_install
+echo "== cargo build --release: ${functions[*]} fieldvault-bench"
+started=${SECONDS}
+cargo build --release --locked "${pkg_args[@]}" -p fieldvault-bench
+echo "== built in $((SECONDS - started))s"
+
+state="$(mktemp -d "${TMPDIR:-/tmp}/fieldvault-bench.XXXXXX")"
+trap 'fv_stack_stop; rm -rf "${state}"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+fv_stack_start "${state}"
+
+FV_BENCH_RUSTC="$(rustc --version)"
+FV_BENCH_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if ! git diff --quiet HEAD 2>/dev/null; then FV_BENCH_COMMIT="${FV_BENCH_COMMIT}+dirty"; fi
+export FV_BENCH_RUSTC FV_BENCH_COMMIT
+target="${CARGO_TARGET_DIR:-${root}/target}"
+"${target}/release/fieldvault-bench" --target-dir "${target}" --out "${root}/bench/results" "$@"
