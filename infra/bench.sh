@@ -21,9 +21,14 @@ pkg_args=()
 for f in "${functions[@]}"; do pkg_args+=(-p "${f}"); done
 
 fv_install
-echo "== cargo build --release: ${functions[*]} fieldvault-bench"
 started=${SECONDS}
-cargo build --release --locked "${pkg_args[@]}" -p fieldvault-bench
+# Two invocations: cargo unifies features across the packages of one build, and the bench's
+# dependencies (reqwest, hyper server, the gateway) must not leak into the function binaries
+# whose size and start-up we measure (infra/build.sh builds them on their own too).
+echo "== cargo build --release -p fieldvault-bench"
+cargo build --release --locked -p fieldvault-bench
+echo "== cargo build --release: ${functions[*]}"
+cargo build --release --locked "${pkg_args[@]}"
 echo "== built in $((SECONDS - started))s"
 
 state="$(mktemp -d "${TMPDIR:-/tmp}/fieldvault-bench.XXXXXX")"

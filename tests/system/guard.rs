@@ -161,21 +161,36 @@ async fn roles_are_enforced_again_at_the_data_layer() {
         .session(&a.id, Role::Owner, &a.user(Role::Owner).id)
         .await
         .expect("session");
-    let invoice = format!("T#{}#INV#01J0000000000000000000000", a.id);
+    let priced = [
+        (
+            format!("T#{}#INV#01J0000000000000000000000", a.id),
+            "INVOICE",
+        ),
+        (
+            format!("T#{}#EST#01J0000000000000000000000", a.id),
+            "ESTIMATE",
+        ),
+        (
+            format!("T#{}#PAY#01J0000000000000000000000", a.id),
+            "PAYMENT",
+        ),
+    ];
     for (session, expect_denied) in [(&tech, true), (&owner, false)] {
-        let billing = session
-            .dynamodb()
-            .get_item()
-            .table_name(&settings.data_table)
-            .set_key(Some(key(&invoice, "INVOICE")))
-            .send()
-            .await;
-        assert_eq!(
-            code(billing).as_deref() == Some("AccessDeniedException"),
-            expect_denied,
-            "invoice read as {}",
-            session.role
-        );
+        for (pk, sk) in &priced {
+            let billing = session
+                .dynamodb()
+                .get_item()
+                .table_name(&settings.data_table)
+                .set_key(Some(key(pk, sk)))
+                .send()
+                .await;
+            assert_eq!(
+                code(billing).as_deref() == Some("AccessDeniedException"),
+                expect_denied,
+                "{pk} read as {}",
+                session.role
+            );
+        }
         let list = session
             .dynamodb()
             .query()

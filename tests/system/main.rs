@@ -2,8 +2,10 @@
 //! the handlers (policy guard, audit fail-closed). `infra/local/test.sh` starts the stack.
 mod api;
 mod audit;
+mod estimates;
 mod guard;
 mod idempotency;
+mod jobs;
 mod matrix;
 mod routes;
 mod tokens;

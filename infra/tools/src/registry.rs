@@ -30,6 +30,43 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("ListAuditFunction", |a, r| {
         Box::pin(fv_list_audit::handle(a, r))
     }),
+    ("CreateEstimateFunction", |a, r| {
+        Box::pin(fv_create_estimate::handle(a, r))
+    }),
+    ("GetEstimateFunction", |a, r| {
+        Box::pin(fv_get_estimate::handle(a, r))
+    }),
+    ("ReviseEstimateFunction", |a, r| {
+        Box::pin(fv_revise_estimate::handle(a, r))
+    }),
+    ("SendEstimateFunction", |a, r| {
+        Box::pin(fv_send_estimate::handle(a, r))
+    }),
+    ("ApproveEstimateFunction", |a, r| {
+        Box::pin(fv_approve_estimate::handle(a, r))
+    }),
+    ("DeclineEstimateFunction", |a, r| {
+        Box::pin(fv_decline_estimate::handle(a, r))
+    }),
+    ("CreateJobFunction", |a, r| {
+        Box::pin(fv_create_job::handle(a, r))
+    }),
+    ("GetJobFunction", |a, r| Box::pin(fv_get_job::handle(a, r))),
+    ("ListJobsFunction", |a, r| {
+        Box::pin(fv_list_jobs::handle(a, r))
+    }),
+    ("ScheduleVisitFunction", |a, r| {
+        Box::pin(fv_schedule_visit::handle(a, r))
+    }),
+    ("UpdateVisitFunction", |a, r| {
+        Box::pin(fv_update_visit::handle(a, r))
+    }),
+    ("ProgressVisitFunction", |a, r| {
+        Box::pin(fv_progress_visit::handle(a, r))
+    }),
+    ("ChangeJobStatusFunction", |a, r| {
+        Box::pin(fv_change_job_status::handle(a, r))
+    }),
     ("GetOpenApiFunction", |a, r| {
         Box::pin(fv_get_openapi::handle(a, r))
     }),

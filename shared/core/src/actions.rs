@@ -1,60 +1,55 @@
 //! Every domain action the API exposes, by one name used in routes, policies and audit.
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum Action {
-    GetMe,
-    ListUsers,
-    Intake,
-    CreateCustomer,
-    GetCustomer,
-    ListCustomers,
-    UpdateCustomer,
-    ListAudit,
-    /// Not a route: the first request of a sign-in session, recorded for the audit trail.
-    SignIn,
+macro_rules! actions {
+    ($($(#[$doc:meta])* $name:ident => $audit:literal),* $(,)?) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        pub enum Action {
+            $($(#[$doc])* $name),*
+        }
+
+        impl Action {
+            pub const ALL: &'static [Action] = &[$(Action::$name),*];
+
+            /// The Cedar action id.
+            pub fn policy_name(self) -> &'static str {
+                match self {
+                    $(Action::$name => stringify!($name)),*
+                }
+            }
+
+            /// The name audit records carry.
+            pub fn audit_name(self) -> &'static str {
+                match self {
+                    $(Action::$name => $audit),*
+                }
+            }
+        }
+    };
 }
 
-impl Action {
-    pub const ALL: [Action; 9] = [
-        Action::GetMe,
-        Action::ListUsers,
-        Action::Intake,
-        Action::CreateCustomer,
-        Action::GetCustomer,
-        Action::ListCustomers,
-        Action::UpdateCustomer,
-        Action::ListAudit,
-        Action::SignIn,
-    ];
-
-    /// The Cedar action id.
-    pub fn policy_name(self) -> &'static str {
-        match self {
-            Action::GetMe => "GetMe",
-            Action::ListUsers => "ListUsers",
-            Action::Intake => "Intake",
-            Action::CreateCustomer => "CreateCustomer",
-            Action::GetCustomer => "GetCustomer",
-            Action::ListCustomers => "ListCustomers",
-            Action::UpdateCustomer => "UpdateCustomer",
-            Action::ListAudit => "ListAudit",
-            Action::SignIn => "SignIn",
-        }
-    }
-
-    /// The name audit records carry.
-    pub fn audit_name(self) -> &'static str {
-        match self {
-            Action::GetMe => "me.read",
-            Action::ListUsers => "user.list",
-            Action::Intake => "intake.create",
-            Action::CreateCustomer => "customer.create",
-            Action::GetCustomer => "customer.read",
-            Action::ListCustomers => "customer.list",
-            Action::UpdateCustomer => "customer.update",
-            Action::ListAudit => "audit.list",
-            Action::SignIn => "auth.sign_in",
-        }
-    }
+actions! {
+    GetMe => "me.read",
+    ListUsers => "user.list",
+    Intake => "intake.create",
+    CreateCustomer => "customer.create",
+    GetCustomer => "customer.read",
+    ListCustomers => "customer.list",
+    UpdateCustomer => "customer.update",
+    ListAudit => "audit.list",
+    /// Not a route: the first request of a sign-in session, recorded for the audit trail.
+    SignIn => "auth.sign_in",
+    CreateEstimate => "estimate.create",
+    GetEstimate => "estimate.read",
+    ReviseEstimate => "estimate.revise",
+    SendEstimate => "estimate.send",
+    ApproveEstimate => "estimate.approve",
+    DeclineEstimate => "estimate.decline",
+    CreateJob => "job.create",
+    GetJob => "job.read",
+    ListJobs => "job.list",
+    ScheduleVisit => "job.visit.schedule",
+    UpdateVisit => "job.visit.update",
+    ProgressVisit => "job.visit.progress",
+    ChangeJobStatus => "job.status",
 }

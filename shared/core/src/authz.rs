@@ -23,6 +23,17 @@ pub enum Resource {
         assigned_technicians: Vec<UserId>,
     },
     AuditLog(TenantId),
+    Job {
+        tenant: TenantId,
+        id: crate::ids::JobId,
+        assigned_technicians: Vec<UserId>,
+    },
+    /// Any other record of a tenant: `kind` is its Cedar type (`Estimate`, `Invoice`, …).
+    Record {
+        tenant: TenantId,
+        kind: &'static str,
+        id: String,
+    },
 }
 
 impl Resource {
@@ -45,6 +56,23 @@ impl Resource {
                 }),
             ),
             Resource::AuditLog(t) => (uid("AuditLog", t.as_str()), json!({ "tenant": t.as_str() })),
+            Resource::Job {
+                tenant,
+                id,
+                assigned_technicians,
+            } => (
+                uid("Job", &id.to_string()),
+                json!({
+                    "tenant": tenant.as_str(),
+                    "assigned_technicians": assigned_technicians
+                        .iter()
+                        .map(|u| json!({ "__entity": uid("User", u.as_str()) }))
+                        .collect::<Vec<_>>(),
+                }),
+            ),
+            Resource::Record { tenant, kind, id } => {
+                (uid(kind, id), json!({ "tenant": tenant.as_str() }))
+            }
         }
     }
 
@@ -55,6 +83,8 @@ impl Resource {
             Resource::User(_, u) => format!("user/{u}"),
             Resource::Customer { id, .. } => format!("customer/{id}"),
             Resource::AuditLog(t) => format!("audit/{t}"),
+            Resource::Job { id, .. } => format!("job/{id}"),
+            Resource::Record { kind, id, .. } => format!("{}/{id}", kind.to_lowercase()),
         }
     }
 }
@@ -200,7 +230,7 @@ mod tests {
     #[test]
     fn nothing_crosses_tenants_even_for_owners() {
         let engine = PolicyEngine::load().expect("policy loads");
-        for action in Action::ALL {
+        for &action in Action::ALL {
             let got = engine.decide(
                 &caller("acme", Role::Owner),
                 action,

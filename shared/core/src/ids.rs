@@ -131,6 +131,11 @@ ulid_id!(LeadId, "lead id");
 ulid_id!(TaskId, "task id");
 ulid_id!(LocationId, "service location id");
 ulid_id!(AuditId, "audit id");
+ulid_id!(EstimateId, "estimate id");
+ulid_id!(OptionId, "option id");
+ulid_id!(JobId, "job id");
+ulid_id!(VisitId, "visit id");
+ulid_id!(InvoiceId, "invoice id");
 
 /// Where new ids and the current time come from; injected so tests are deterministic.
 pub trait IdSource: Send + Sync {

@@ -5,7 +5,9 @@
 //! (billing kinds are refused to technicians below the application).
 use sha2::{Digest, Sha256};
 
-use crate::ids::{AuditId, CustomerId, LeadId, TaskId, TenantId, UserId};
+use crate::ids::{
+    AuditId, CustomerId, EstimateId, InvoiceId, JobId, LeadId, TaskId, TenantId, UserId,
+};
 
 /// Attribute names of the data table's keys and its one index.
 pub const PK: &str = "pk";
@@ -102,6 +104,76 @@ pub fn customer_ops_index(t: &TenantId, c: &CustomerId, kind: &str, id: &str) ->
     IndexKey {
         pk: prefix(t, &format!("C#{c}#OPS")),
         sk: format!("{kind}#{id}"),
+    }
+}
+
+/// Billing items of one customer (estimates, invoices, payments): never shares an index
+/// partition with operations items, so technicians can be refused it at the data layer.
+pub fn customer_billing_index(t: &TenantId, c: &CustomerId, kind: &str, id: &str) -> IndexKey {
+    IndexKey {
+        pk: prefix(t, &format!("C#{c}#BILLING")),
+        sk: format!("{kind}#{id}"),
+    }
+}
+
+pub fn estimate(t: &TenantId, id: &EstimateId) -> Key {
+    Key {
+        pk: prefix(t, &format!("EST#{id}")),
+        sk: "ESTIMATE".into(),
+    }
+}
+
+pub fn job(t: &TenantId, id: &JobId) -> Key {
+    Key {
+        pk: prefix(t, &format!("JOB#{id}")),
+        sk: "JOB".into(),
+    }
+}
+
+/// All jobs of a tenant, newest first (office list).
+pub fn jobs_index(t: &TenantId, id: &JobId) -> IndexKey {
+    IndexKey {
+        pk: jobs_list(t),
+        sk: id.to_string(),
+    }
+}
+
+pub fn jobs_list(t: &TenantId) -> String {
+    prefix(t, "JOBS")
+}
+
+/// One technician's assignment to one job: their job list is this partition.
+pub fn technician_job(t: &TenantId, technician: &UserId, job: &JobId) -> Key {
+    Key {
+        pk: technician_jobs(t, technician),
+        sk: job.to_string(),
+    }
+}
+
+pub fn technician_jobs(t: &TenantId, technician: &UserId) -> String {
+    prefix(t, &format!("TECH#{technician}#JOBS"))
+}
+
+/// One job per estimate: this marker is created with the job.
+pub fn estimate_job(t: &TenantId, estimate: &EstimateId) -> Key {
+    Key {
+        pk: prefix(t, &format!("ESTJOB#{estimate}")),
+        sk: "ESTJOB".into(),
+    }
+}
+
+pub fn invoice(t: &TenantId, id: &InvoiceId) -> Key {
+    Key {
+        pk: prefix(t, &format!("INV#{id}")),
+        sk: "INVOICE".into(),
+    }
+}
+
+/// The tenant's invoice-number counter (next number to allocate).
+pub fn invoice_counter(t: &TenantId) -> Key {
+    Key {
+        pk: prefix(t, "INV#COUNTER"),
+        sk: "COUNTER".into(),
     }
 }
 

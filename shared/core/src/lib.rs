@@ -6,13 +6,16 @@ pub mod authz;
 pub mod caller;
 pub mod cursor;
 pub mod customer;
+pub mod estimate;
 pub mod iam;
 pub mod idempotency;
 pub mod ids;
 pub mod intake;
+pub mod job;
 pub mod keys;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
+pub mod money;
 pub mod problem;
 pub mod request;
 pub mod routes;

@@ -1,0 +1,15 @@
+//! `GET /jobs/{id}`: one job (technicians: only jobs assigned to them; jobs carry no prices).
+use fieldvault_aws::app::{path_param, Reply};
+use fieldvault_core::actions::Action;
+use fieldvault_core::job::store::load;
+use fieldvault_core::problem::ApiError;
+use fieldvault_core::request::Ctx;
+use fieldvault_core::store::TenantStore;
+use lambda_http::Request;
+
+fieldvault_aws::handler!(get_job_http);
+
+async fn get_job_http<S: TenantStore>(cx: &Ctx<'_, S>, req: &Request) -> Result<Reply, ApiError> {
+    let id = path_param(req, "id").unwrap_or_default();
+    Reply::ok(&load(cx, &id, Action::GetJob).await?)
+}

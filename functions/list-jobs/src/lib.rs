@@ -1,0 +1,51 @@
+//! `GET /jobs`: the office sees every job, newest first; a technician sees the jobs assigned
+//! to them (their own partition, which is all their session reads).
+use fieldvault_aws::app::{page_limit, query_param, Reply};
+use fieldvault_core::actions::Action;
+use fieldvault_core::authz::Resource;
+use fieldvault_core::caller::Role;
+use fieldvault_core::job::Job;
+use fieldvault_core::keys;
+use fieldvault_core::problem::ApiError;
+use fieldvault_core::request::{store_error, Ctx};
+use fieldvault_core::routes::PageOf;
+use fieldvault_core::store::{ListQuery, TenantStore};
+use lambda_http::Request;
+
+fieldvault_aws::handler!(list_jobs_http);
+
+async fn list_jobs_http<S: TenantStore>(cx: &Ctx<'_, S>, req: &Request) -> Result<Reply, ApiError> {
+    let limit = page_limit(req)?;
+    Reply::ok(&list_jobs(cx, limit, query_param(req, "cursor").as_deref()).await?)
+}
+
+pub async fn list_jobs<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<PageOf<Job>, ApiError> {
+    let t = &cx.caller.tenant;
+    cx.authorize(Action::ListJobs, &Resource::Tenant(t.clone()))
+        .await?;
+    let (index, partition) = if cx.caller.role == Role::Technician {
+        (false, keys::technician_jobs(t, &cx.caller.user))
+    } else {
+        (true, keys::jobs_list(t))
+    };
+    let start = cx.start_after(&partition, cursor)?;
+    let page = cx
+        .store
+        .list(&ListQuery {
+            index,
+            partition: partition.clone(),
+            limit,
+            start,
+            newest_first: true,
+        })
+        .await
+        .map_err(store_error)?;
+    Ok(PageOf {
+        items: page.items.iter().filter_map(Job::from_item).collect(),
+        next_cursor: cx.next_cursor(&partition, page.next.as_ref()),
+    })
+}

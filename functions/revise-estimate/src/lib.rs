@@ -1,0 +1,21 @@
+//! `PATCH /estimates/{id}`: change a draft in place; changing a sent estimate makes a new
+//! draft revision, so the revision the customer saw can no longer be approved.
+use fieldvault_aws::app::{json_body, path_param, Reply};
+use fieldvault_core::actions::Action;
+use fieldvault_core::estimate::store::{load, save};
+use fieldvault_core::estimate::EstimateRevision;
+use fieldvault_core::problem::ApiError;
+use fieldvault_core::request::Ctx;
+use fieldvault_core::store::TenantStore;
+use lambda_http::Request;
+
+fieldvault_aws::handler!(handle_http);
+
+async fn handle_http<S: TenantStore>(cx: &Ctx<'_, S>, req: &Request) -> Result<Reply, ApiError> {
+    let id = path_param(req, "id").unwrap_or_default();
+    let before = load(cx, &id, Action::ReviseEstimate).await?;
+    let input: EstimateRevision = json_body(req)?;
+    let after = before.revise(&input, cx.now(), cx.ids)?;
+    save(cx, Action::ReviseEstimate, &before, &after).await?;
+    Reply::ok(&after.view(cx.now().date()))
+}

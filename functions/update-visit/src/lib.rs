@@ -1,0 +1,24 @@
+//! `PATCH /jobs/{id}/visits/{visit_id}`: reschedule or (re)assign a visit.
+use fieldvault_aws::app::{json_body, path_param, Reply};
+use fieldvault_core::actions::Action;
+use fieldvault_core::ids::VisitId;
+use fieldvault_core::job::store::{load, save};
+use fieldvault_core::job::VisitUpdate;
+use fieldvault_core::problem::ApiError;
+use fieldvault_core::request::Ctx;
+use fieldvault_core::store::TenantStore;
+use lambda_http::Request;
+
+fieldvault_aws::handler!(handle_http);
+
+async fn handle_http<S: TenantStore>(cx: &Ctx<'_, S>, req: &Request) -> Result<Reply, ApiError> {
+    let id = path_param(req, "id").unwrap_or_default();
+    let before = load(cx, &id, Action::UpdateVisit).await?;
+    let visit = path_param(req, "visit_id")
+        .and_then(|v| VisitId::parse(&v).ok())
+        .ok_or(ApiError::NotFound)?;
+    let input: VisitUpdate = json_body(req)?;
+    let after = before.update_visit(&visit, &input)?;
+    save(cx, Action::UpdateVisit, Some(&before), &after, Vec::new()).await?;
+    Reply::ok(&after)
+}
