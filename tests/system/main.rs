@@ -5,6 +5,7 @@ mod audit;
 mod estimates;
 mod guard;
 mod idempotency;
+mod invoices;
 mod jobs;
 mod matrix;
 mod routes;

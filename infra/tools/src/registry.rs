@@ -67,6 +67,18 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("ChangeJobStatusFunction", |a, r| {
         Box::pin(fv_change_job_status::handle(a, r))
     }),
+    ("CreateInvoiceFunction", |a, r| {
+        Box::pin(fv_create_invoice::handle(a, r))
+    }),
+    ("GetInvoiceFunction", |a, r| {
+        Box::pin(fv_get_invoice::handle(a, r))
+    }),
+    ("ReviseInvoiceFunction", |a, r| {
+        Box::pin(fv_revise_invoice::handle(a, r))
+    }),
+    ("IssueInvoiceFunction", |a, r| {
+        Box::pin(fv_issue_invoice::handle(a, r))
+    }),
     ("GetOpenApiFunction", |a, r| {
         Box::pin(fv_get_openapi::handle(a, r))
     }),

@@ -283,6 +283,13 @@ impl TenantStore for DynamoStore {
                     if let Some(index) = failed {
                         return Err(StoreError::ConditionFailed { index });
                     }
+                    if t
+                        .cancellation_reasons()
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict"))
+                    {
+                        return Err(StoreError::Contention);
+                    }
                 }
                 Err(store_error(e))
             }

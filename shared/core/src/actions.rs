@@ -52,4 +52,8 @@ actions! {
     UpdateVisit => "job.visit.update",
     ProgressVisit => "job.visit.progress",
     ChangeJobStatus => "job.status",
+    CreateInvoice => "invoice.create",
+    GetInvoice => "invoice.read",
+    ReviseInvoice => "invoice.revise",
+    IssueInvoice => "invoice.issue",
 }

@@ -11,6 +11,7 @@ pub mod iam;
 pub mod idempotency;
 pub mod ids;
 pub mod intake;
+pub mod invoice;
 pub mod job;
 pub mod keys;
 #[cfg(any(test, feature = "memory"))]

@@ -42,6 +42,9 @@ pub fn store_error(e: StoreError) -> ApiError {
             ApiError::Conflict("the record changed or already exists; reload and retry".into())
         }
         StoreError::AccessDenied(_) => ApiError::Forbidden,
+        StoreError::Contention => {
+            ApiError::Conflict("a concurrent change touched the same record; retry".into())
+        }
         StoreError::Unavailable(detail) => ApiError::Unavailable(detail),
     }
 }

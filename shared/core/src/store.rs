@@ -61,6 +61,9 @@ pub enum StoreError {
     /// The data layer (IAM, or the local policy guard) refused the request.
     #[error("access denied by the data layer: {0}")]
     AccessDenied(String),
+    /// Another transaction touched the same items at the same moment; retrying may succeed.
+    #[error("contention with a concurrent change")]
+    Contention,
     /// Anything else: throttling, network, a missing table. The change did not happen.
     #[error("store unavailable: {0}")]
     Unavailable(String),

@@ -1,0 +1,432 @@
+//! Invoices: drafts are editable; issuing allocates the tenant's next invoice number in the
+//! same transaction (unique, gapless, never reused); issued invoices change only through later
+//! documents (credit notes, voids: they arrive with MFA step-up). Balance and overdue are
+//! derived, never stored as truth.
+use serde::{Deserialize, Serialize};
+use time::{Date, OffsetDateTime};
+
+use crate::ids::{CustomerId, EstimateId, IdSource, InvoiceId, JobId, TenantId, UserId};
+use crate::keys;
+use crate::money::{invalid, price_lines, totals, Currency, Line, LineInput, Totals};
+use crate::problem::{ApiError, FieldError};
+use crate::store::{Condition, Item, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    Draft,
+    Issued,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewInvoice {
+    pub customer_id: CustomerId,
+    /// Bill this job: its approved estimate option's lines are copied (plus any `lines`).
+    #[serde(default)]
+    pub job_id: Option<JobId>,
+    #[serde(default)]
+    pub lines: Vec<LineInput>,
+    #[serde(default)]
+    pub currency: Currency,
+    /// Days from issue until due (default 30).
+    #[serde(default = "thirty")]
+    pub due_in_days: u16,
+}
+
+fn thirty() -> u16 {
+    30
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvoiceRevision {
+    #[serde(default)]
+    pub lines: Option<Vec<LineInput>>,
+    #[serde(default)]
+    pub due_in_days: Option<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Invoice {
+    pub id: InvoiceId,
+    pub tenant_id: TenantId,
+    pub customer_id: CustomerId,
+    pub job_id: Option<JobId>,
+    pub estimate_id: Option<EstimateId>,
+    pub status: InvoiceStatus,
+    /// Allocated when issued: 1, 2, 3… per tenant, no gaps.
+    pub number: Option<u64>,
+    pub currency: Currency,
+    pub lines: Vec<Line>,
+    pub totals: Totals,
+    pub due_in_days: u16,
+    #[schemars(with = "Option<String>")]
+    #[serde(default, with = "opt_date")]
+    pub due_date: Option<Date>,
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>")]
+    pub issued_at: Option<OffsetDateTime>,
+    /// Sum of payments allocated to this invoice (payments arrive with the provider).
+    pub paid_minor: i64,
+    /// Derived on read: total − paid.
+    pub balance_minor: i64,
+    /// Derived on read: issued, unpaid and past its due date.
+    pub overdue: bool,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String")]
+    pub created_at: OffsetDateTime,
+    pub created_by: UserId,
+    pub version: u64,
+}
+
+mod opt_date {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::{format_description::FormatItem, macros::format_description, Date};
+    const FORMAT: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]");
+    pub fn serialize<S: Serializer>(d: &Option<Date>, s: S) -> Result<S::Ok, S::Error> {
+        match d {
+            Some(d) => s.collect_str(&d.format(FORMAT).map_err(serde::ser::Error::custom)?),
+            None => s.serialize_none(),
+        }
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Date>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|r| {
+                Date::parse(&r, FORMAT).map_err(|_| serde::de::Error::custom("expected YYYY-MM-DD"))
+            })
+            .transpose()
+    }
+}
+
+fn check_due(days: u16, errors: &mut Vec<FieldError>) {
+    if days > 365 {
+        errors.push(FieldError {
+            field: "due_in_days".into(),
+            message: "is at most 365".into(),
+        });
+    }
+}
+
+impl Invoice {
+    /// A draft from `copied` lines (a job's approved option) plus `input.lines`.
+    pub fn create(
+        input: &NewInvoice,
+        copied: Vec<Line>,
+        estimate_id: Option<EstimateId>,
+        tenant: &TenantId,
+        by: &UserId,
+        now: OffsetDateTime,
+        ids: &dyn IdSource,
+    ) -> Result<Invoice, ApiError> {
+        let mut errors = Vec::new();
+        check_due(input.due_in_days, &mut errors);
+        let mut lines = copied;
+        if !input.lines.is_empty() || lines.is_empty() {
+            lines.extend(price_lines(&input.lines, "lines", &mut errors));
+        }
+        if lines.len() > 100 {
+            errors.push(FieldError {
+                field: "lines".into(),
+                message: "an invoice has at most 100 lines".into(),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(invalid("the invoice is invalid", errors));
+        }
+        let totals = totals(&lines);
+        Ok(Invoice {
+            id: InvoiceId::new(ids.ulid()),
+            tenant_id: tenant.clone(),
+            customer_id: input.customer_id,
+            job_id: input.job_id,
+            estimate_id,
+            status: InvoiceStatus::Draft,
+            number: None,
+            currency: input.currency.clone(),
+            lines,
+            totals,
+            due_in_days: input.due_in_days,
+            due_date: None,
+            issued_at: None,
+            paid_minor: 0,
+            balance_minor: totals.total_minor,
+            overdue: false,
+            created_at: now,
+            created_by: by.clone(),
+            version: 1,
+        })
+    }
+
+    /// As shown: balance and overdue derived as of `today`.
+    pub fn view(mut self, today: Date) -> Invoice {
+        self.balance_minor = self.totals.total_minor - self.paid_minor;
+        self.overdue = self.status == InvoiceStatus::Issued
+            && self.balance_minor > 0
+            && self.due_date.is_some_and(|d| d < today);
+        self
+    }
+
+    pub fn revise(&self, r: &InvoiceRevision) -> Result<Invoice, ApiError> {
+        if self.status != InvoiceStatus::Draft {
+            return Err(ApiError::Conflict(
+                "an issued invoice changes only through a credit note or a void".into(),
+            ));
+        }
+        let mut next = self.clone();
+        next.version += 1;
+        let mut errors = Vec::new();
+        if let Some(days) = r.due_in_days {
+            check_due(days, &mut errors);
+            next.due_in_days = days;
+        }
+        if let Some(lines) = &r.lines {
+            next.lines = price_lines(lines, "lines", &mut errors);
+            next.totals = totals(&next.lines);
+        }
+        if !errors.is_empty() {
+            return Err(invalid("the change is invalid", errors));
+        }
+        Ok(next)
+    }
+
+    /// Issue with `number`; the caller allocates it in the same transaction.
+    pub fn issue(&self, number: u64, now: OffsetDateTime) -> Result<Invoice, ApiError> {
+        if self.status != InvoiceStatus::Draft {
+            return Err(ApiError::Conflict("the invoice is already issued".into()));
+        }
+        if self.totals.total_minor <= 0 {
+            return Err(ApiError::Conflict(
+                "an invoice for nothing cannot be issued".into(),
+            ));
+        }
+        let mut next = self.clone();
+        next.version += 1;
+        next.status = InvoiceStatus::Issued;
+        next.number = Some(number);
+        next.issued_at = Some(now);
+        next.due_date = Some(now.date() + time::Duration::days(i64::from(self.due_in_days)));
+        Ok(next)
+    }
+
+    pub fn to_item(&self) -> Item {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => Item::new(),
+        }
+    }
+
+    pub fn from_item(item: &Item) -> Option<Invoice> {
+        serde_json::from_value(serde_json::Value::Object(item.clone())).ok()
+    }
+
+    pub fn write(&self, previous: Option<u64>) -> Write {
+        Write::Put {
+            key: keys::invoice(&self.tenant_id, &self.id),
+            index: Some(keys::customer_billing_index(
+                &self.tenant_id,
+                &self.customer_id,
+                "INV",
+                &self.id.to_string(),
+            )),
+            item: self.to_item(),
+            condition: previous
+                .map(Condition::VersionIs)
+                .unwrap_or(Condition::NotExists),
+        }
+    }
+}
+
+/// The tenant's invoice counter: `version` holds the next number to allocate.
+pub fn counter_write(tenant: &TenantId, stored_next: Option<u64>) -> (u64, Write) {
+    let number = stored_next.unwrap_or(1);
+    let mut item = Item::new();
+    item.insert("version".into(), serde_json::json!(number + 1));
+    let write = Write::Put {
+        key: keys::invoice_counter(tenant),
+        index: None,
+        item,
+        condition: stored_next
+            .map(Condition::VersionIs)
+            .unwrap_or(Condition::NotExists),
+    };
+    (number, write)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::SystemIds;
+
+    fn draft() -> Invoice {
+        let input: NewInvoice = serde_json::from_value(serde_json::json!({
+            "customer_id": CustomerId::new(ulid::Ulid::new()).to_string(),
+            "lines": [{"description": "Service call", "quantity": "1", "unit_price_minor": 12900, "tax_rate": "0"}],
+            "due_in_days": 15
+        }))
+        .expect("input");
+        Invoice::create(
+            &input,
+            vec![],
+            None,
+            &TenantId::parse("acme").expect("t"),
+            &UserId::parse("u").expect("u"),
+            OffsetDateTime::now_utc(),
+            &SystemIds,
+        )
+        .expect("draft")
+    }
+
+    #[test]
+    fn issuing_fixes_number_and_due_date_and_freezes_the_invoice() {
+        let d = draft();
+        let issued = d.issue(7, OffsetDateTime::now_utc()).expect("issue");
+        assert_eq!(issued.number, Some(7));
+        assert!(issued.due_date.is_some());
+        assert!(matches!(
+            issued.issue(8, OffsetDateTime::now_utc()),
+            Err(ApiError::Conflict(_))
+        ));
+        assert!(matches!(
+            issued.revise(&InvoiceRevision::default()),
+            Err(ApiError::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn balance_and_overdue_are_derived() {
+        let mut issued = draft().issue(1, OffsetDateTime::now_utc()).expect("issue");
+        issued.paid_minor = 2900;
+        let today = OffsetDateTime::now_utc().date();
+        let v = issued.clone().view(today);
+        assert_eq!((v.balance_minor, v.overdue), (10000, false));
+        let later = issued.clone().view(today + time::Duration::days(16));
+        assert!(later.overdue);
+        issued.paid_minor = 12900;
+        assert!(
+            !issued.view(today + time::Duration::days(16)).overdue,
+            "paid invoices are not overdue"
+        );
+    }
+
+    #[test]
+    fn the_counter_allocates_in_sequence() {
+        let t = TenantId::parse("acme").expect("t");
+        let (first, w) = counter_write(&t, None);
+        assert_eq!(first, 1);
+        assert!(matches!(
+            w,
+            Write::Put {
+                condition: Condition::NotExists,
+                ..
+            }
+        ));
+        let (n, w) = counter_write(&t, Some(42));
+        assert_eq!(n, 42);
+        assert!(matches!(
+            w,
+            Write::Put {
+                condition: Condition::VersionIs(42),
+                ..
+            }
+        ));
+    }
+}
+
+/// Loading and saving invoices for the invoice functions.
+pub mod store {
+    use super::{counter_write, Invoice};
+    use crate::actions::Action;
+    use crate::authz::Resource;
+    use crate::ids::InvoiceId;
+    use crate::keys;
+    use crate::problem::ApiError;
+    use crate::request::{store_error, Ctx};
+    use crate::store::{StoreError, TenantStore};
+
+    pub fn resource(i: &Invoice) -> Resource {
+        Resource::Record {
+            tenant: i.tenant_id.clone(),
+            kind: "Invoice",
+            id: i.id.to_string(),
+        }
+    }
+
+    pub async fn load<S: TenantStore>(
+        cx: &Ctx<'_, S>,
+        raw_id: &str,
+        action: Action,
+    ) -> Result<Invoice, ApiError> {
+        let id = InvoiceId::parse(raw_id).map_err(|_| ApiError::NotFound)?;
+        let item = cx
+            .store
+            .get(&keys::invoice(&cx.caller.tenant, &id))
+            .await
+            .map_err(store_error)?;
+        let invoice = item
+            .as_ref()
+            .and_then(Invoice::from_item)
+            .ok_or(ApiError::NotFound)?;
+        cx.authorize(action, &resource(&invoice)).await?;
+        Ok(invoice)
+    }
+
+    pub async fn save<S: TenantStore>(
+        cx: &Ctx<'_, S>,
+        action: Action,
+        before: &Invoice,
+        after: &Invoice,
+    ) -> Result<(), ApiError> {
+        let b = serde_json::to_value(before).map_err(|_| ApiError::Internal)?;
+        let a = serde_json::to_value(after).map_err(|_| ApiError::Internal)?;
+        cx.commit(
+            action,
+            &format!("invoice/{}", after.id),
+            vec![after.write(Some(before.version))],
+            Some(&b),
+            Some(&a),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::ConditionFailed { .. } => {
+                ApiError::Conflict("the invoice changed meanwhile; reload and retry".into())
+            }
+            other => store_error(other),
+        })
+    }
+
+    /// Try to issue `draft`: the counter's next number and the issued invoice commit
+    /// together, so a number is used exactly when an invoice is issued with it. `Ok(None)`
+    /// means a concurrent issue took the number (or touched the counter): read it again and
+    /// retry.
+    pub async fn try_issue<S: TenantStore>(
+        cx: &Ctx<'_, S>,
+        draft: &Invoice,
+    ) -> Result<Option<Invoice>, ApiError> {
+        let counter_key = keys::invoice_counter(&cx.caller.tenant);
+        let stored = cx.store.get(&counter_key).await.map_err(store_error)?;
+        let stored_next = stored.and_then(|c| c.get("version").and_then(|v| v.as_u64()));
+        let (number, counter) = counter_write(&cx.caller.tenant, stored_next);
+        let issued = draft.issue(number, cx.now())?;
+        let b = serde_json::to_value(draft).map_err(|_| ApiError::Internal)?;
+        let a = serde_json::to_value(&issued).map_err(|_| ApiError::Internal)?;
+        let writes = vec![counter, issued.write(Some(draft.version))];
+        match cx
+            .commit(
+                Action::IssueInvoice,
+                &format!("invoice/{}", issued.id),
+                writes,
+                Some(&b),
+                Some(&a),
+            )
+            .await
+        {
+            Ok(()) => Ok(Some(issued)),
+            Err(StoreError::ConditionFailed { index: 0 }) | Err(StoreError::Contention) => Ok(None),
+            Err(StoreError::ConditionFailed { .. }) => Err(ApiError::Conflict(
+                "the invoice changed meanwhile or is already issued".into(),
+            )),
+            Err(e) => Err(store_error(e)),
+        }
+    }
+}
