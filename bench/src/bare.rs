@@ -10,10 +10,8 @@ use fieldvault_aws::dynamo::to_attr;
 use fieldvault_core::actions::Action;
 use fieldvault_core::audit::{self, diff, AuditRecord, Outcome};
 use fieldvault_core::customer::{Customer, CustomerKind, NewCustomer, ServiceLocationInput};
-use fieldvault_core::ids::{AuditId, CustomerId, LeadId, SystemIds, TaskId};
-use fieldvault_core::intake::{
-    Intake, IntakeInput, Lead, LeadStatus, Task, TaskKind, TaskStatus, FOLLOW_UP_WITHIN,
-};
+use fieldvault_core::ids::{AuditId, CustomerId, LeadId, SystemIds};
+use fieldvault_core::intake::{Intake, IntakeInput, Lead, LeadStatus};
 use fieldvault_core::keys::{self, Key};
 use fieldvault_core::store::{Condition, Item, Write};
 use serde_json::{json, Value};
@@ -245,18 +243,15 @@ pub fn plan(fx: &Fixture, case: Case, spec: &Spec) -> Res<Vec<BareOp>> {
                 created_at: now,
                 created_by: owner.id.clone(),
             };
-            let follow_up = Task {
-                id: TaskId::new(ulid::Ulid::new()),
-                tenant_id: t.clone(),
-                kind: TaskKind::FollowUpLead,
-                status: TaskStatus::Open,
-                lead_id: lead.id,
+            let follow_up = fieldvault_core::task::Task::open(
+                fieldvault_core::task::TaskKind::FollowUpLead,
+                &lead.id.to_string(),
+                t,
                 customer_id,
-                due_at: now + FOLLOW_UP_WITHIN,
-                created_at: now,
-            };
+                now + fieldvault_core::task::LEAD_FOLLOW_UP_WITHIN,
+            );
             writes.push(lead.write());
-            writes.push(follow_up.write());
+            writes.push(follow_up.put());
             let after = json!({ "lead": lead, "customer": customer_json, "follow_up": follow_up });
             let mut items = writes
                 .iter()
@@ -294,6 +289,72 @@ pub fn sign_in_plan(fx: &Fixture) -> Res<Vec<BareOp>> {
             OffsetDateTime::now_utc(),
         )?,
     ])])
+}
+
+/// One item a request writes: its kind (from the partition key), DynamoDB size, and whether it
+/// also lands in the gsi1 index.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ItemSize {
+    pub kind: String,
+    pub bytes: usize,
+    pub gsi: bool,
+}
+
+/// Attribute value size by DynamoDB's rules (strings: UTF-8 bytes; numbers: about one byte
+/// per two significant digits plus one; lists and maps: 3 bytes plus one per element).
+fn value_size(v: &AttributeValue) -> usize {
+    match v {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.chars().filter(char::is_ascii_digit).count().div_ceil(2) + 1,
+        AttributeValue::B(b) => b.as_ref().len(),
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::Ss(v) => v.iter().map(String::len).sum(),
+        AttributeValue::L(l) => 3 + l.iter().map(|e| value_size(e) + 1).sum::<usize>(),
+        AttributeValue::M(m) => {
+            3 + m
+                .iter()
+                .map(|(k, e)| k.len() + value_size(e) + 1)
+                .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
+/// The items a request's transaction writes, with their sizes.
+pub fn write_sizes(ops: &[BareOp]) -> Vec<ItemSize> {
+    let mut out = Vec::new();
+    for op in ops {
+        let BareOp::Transact(items) = op else {
+            continue;
+        };
+        for put in items.iter().filter_map(|i| i.put()) {
+            let item = put.item();
+            let kind = item
+                .get(keys::PK)
+                .and_then(|v| v.as_s().ok())
+                .and_then(|pk| pk.split('#').nth(2))
+                .unwrap_or("?")
+                .to_owned();
+            out.push(ItemSize {
+                kind,
+                bytes: item.iter().map(|(k, v)| k.len() + value_size(v)).sum(),
+                gsi: item.contains_key(keys::GSI1_PK),
+            });
+        }
+    }
+    out
+}
+
+/// Write units by AWS's published rules: a transactional write costs 2 WRU per started KB of
+/// each item; each index entry it writes costs 1 WRU per started KB (standard write).
+pub fn aws_rule_wru(items: &[ItemSize]) -> f64 {
+    items
+        .iter()
+        .map(|i| {
+            let kb = i.bytes.div_ceil(1024).max(1) as f64;
+            2.0 * kb + if i.gsi { kb } else { 0.0 }
+        })
+        .sum()
 }
 
 fn units_of<'a>(

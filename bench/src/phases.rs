@@ -10,7 +10,7 @@ use fieldvault_tools::jwt::JwtVerifier;
 use fieldvault_tools::registry::handler_for;
 use serde::Serialize;
 
-use crate::bare::{exec, plan, sign_in_plan, Units};
+use crate::bare::{aws_rule_wru, exec, plan, sign_in_plan, write_sizes, ItemSize, Units};
 use crate::fixture::{Case, Fixture, Spec};
 use crate::stats::Summary;
 use crate::Res;
@@ -122,6 +122,10 @@ pub struct CaseResult {
     /// Read and write units per request, from the bare mirror (ReturnConsumedCapacity=INDEXES).
     pub rru_per_request: f64,
     pub wru_per_request: f64,
+    /// The items one request writes (sizes by DynamoDB's rules) and the write units AWS's
+    /// published rules give for them.
+    pub write_items: Vec<ItemSize>,
+    pub aws_rule_wru_per_request: f64,
     pub errors: usize,
     pub ratio_p50: f64,
     pub throughput: Vec<Throughput>,
@@ -149,6 +153,11 @@ pub async fn sequential(fx: &Fixture, case: Case, warmup: usize, n: usize) -> Re
             fx.spec(case, i),
         ));
     }
+    let write_items = work
+        .first()
+        .and_then(|w| w.0.as_deref())
+        .map(write_sizes)
+        .unwrap_or_default();
     let mut samples: [Vec<Duration>; 4] = Default::default();
     let mut bare_units = Units::default();
     let (mut gw_calls, mut h_calls) = (BTreeMap::new(), BTreeMap::new());
@@ -249,6 +258,8 @@ pub async fn sequential(fx: &Fixture, case: Case, warmup: usize, n: usize) -> Re
         bare_calls_per_request: per_request(&bare_units.calls, n),
         rru_per_request: bare_units.read / n.max(1) as f64,
         wru_per_request: bare_units.write / n.max(1) as f64,
+        aws_rule_wru_per_request: aws_rule_wru(&write_items),
+        write_items,
         errors,
         throughput: Vec::new(),
     })

@@ -250,18 +250,19 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(s, "## Per request: DynamoDB calls, capacity, latency\n");
     let _ = writeln!(
         s,
-        "| action | route | DynamoDB calls / request (SDK-counted) | RRU | WRU | gateway p50 / p99 ms | bare p50 / p99 ms | ratio p50 (target ≤ {TARGET_RATIO_P50}×) |"
+        "| action | route | DynamoDB calls / request (SDK-counted) | RRU | WRU (AWS rules) | gateway p50 / p99 ms | bare p50 / p99 ms | ratio p50 (target ≤ {TARGET_RATIO_P50}×) |"
     );
     let _ = writeln!(s, "|---|---|---|---:|---:|---:|---:|---:|");
     for c in &r.cases {
         let _ = writeln!(
             s,
-            "| {} | `{}` | {} | {:.2} | {:.2} | {} / {} | {} / {} | {:.2}× {} |",
+            "| {} | `{}` | {} | {:.2} | {:.2} ({:.0}) | {} / {} | {} / {} | {:.2}× {} |",
             c.label,
             c.route,
             calls(&c.calls_per_request),
             c.rru_per_request,
             c.wru_per_request,
+            c.aws_rule_wru_per_request,
             ms(c.gateway.p50_us),
             ms(c.gateway.p99_us),
             ms(c.bare.p50_us),
@@ -275,13 +276,34 @@ pub fn markdown(r: &Results) -> String {
         "\nRRU/WRU: capacity DynamoDB Local reports for the same calls issued bare \
          (ReturnConsumedCapacity=INDEXES); the product path's own metrics counted {} \
          (TransactWriteItems there does not ask for consumed capacity). \
-         \"bare\" = the same DynamoDB calls (same keys and item shapes) from a plain SDK client.\n",
+         \"bare\" = the same DynamoDB calls (same keys and item shapes) from a plain SDK client. \
+         WRU (AWS rules): 2 per started KB of each item of the transaction, +1 per started KB of \
+         each gsi1 entry, from the item sizes below.\n",
         r.cases
             .iter()
             .map(|c| format!("{} {:.2}", c.case, c.counted_capacity_per_request))
             .collect::<Vec<_>>()
             .join(", ")
     );
+
+    let _ = writeln!(s, "Items written per request (DynamoDB size):\n");
+    for c in r.cases.iter().filter(|c| !c.write_items.is_empty()) {
+        let items = c
+            .write_items
+            .iter()
+            .map(|i| {
+                format!(
+                    "{} {:.2} KB{}",
+                    i.kind,
+                    i.bytes as f64 / 1024.0,
+                    if i.gsi { " (+gsi1)" } else { "" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let _ = writeln!(s, "- {}: {items}", c.label);
+    }
+    let _ = writeln!(s);
 
     let _ = writeln!(s, "## Where the time goes (p50 ms)\n");
     let _ = writeln!(

@@ -191,6 +191,20 @@ async fn roles_are_enforced_again_at_the_data_layer() {
                 session.role
             );
         }
+        let all_jobs = session
+            .dynamodb()
+            .query()
+            .table_name(&settings.data_table)
+            .key_condition_expression("pk = :p")
+            .expression_attribute_values(":p", AttributeValue::S(keys::jobs_list(&a.id)))
+            .send()
+            .await;
+        assert_eq!(
+            code(all_jobs).as_deref() == Some("AccessDeniedException"),
+            expect_denied,
+            "office job list as {}",
+            session.role
+        );
         let list = session
             .dynamodb()
             .query()

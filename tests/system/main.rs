@@ -9,4 +9,5 @@ mod invoices;
 mod jobs;
 mod matrix;
 mod routes;
+mod tasks;
 mod tokens;

@@ -85,7 +85,11 @@ pub async fn create_invoice<S: TenantStore>(
     cx.commit(
         Action::CreateInvoice,
         &format!("invoice/{}", invoice.id),
-        vec![invoice.write(None)],
+        {
+            let mut w = vec![invoice.write(None)];
+            w.extend(fieldvault_core::task::for_invoice(None, &invoice));
+            w
+        },
         None,
         Some(&after),
     )

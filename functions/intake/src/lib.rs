@@ -4,15 +4,14 @@ use fieldvault_aws::app::{json_body, Reply};
 use fieldvault_core::actions::Action;
 use fieldvault_core::authz::Resource;
 use fieldvault_core::customer::{Customer, NewCustomer, ServiceLocationInput};
-use fieldvault_core::ids::{CustomerId, LeadId, TaskId};
-use fieldvault_core::intake::{
-    Intake, IntakeInput, Lead, LeadStatus, Task, TaskKind, TaskStatus, FOLLOW_UP_WITHIN,
-};
+use fieldvault_core::ids::{CustomerId, LeadId};
+use fieldvault_core::intake::{Intake, IntakeInput, Lead, LeadStatus};
 use fieldvault_core::keys;
 use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::{store_error, Ctx};
 use fieldvault_core::routes::IntakeResult;
 use fieldvault_core::store::{StoreError, TenantStore};
+use fieldvault_core::task::{Task, TaskKind, LEAD_FOLLOW_UP_WITHIN};
 use lambda_http::Request;
 
 fieldvault_aws::handler!(intake_http, idempotent);
@@ -107,18 +106,15 @@ pub async fn intake<S: TenantStore>(
             created_at: cx.now(),
             created_by: cx.caller.user.clone(),
         };
-        let follow_up = Task {
-            id: TaskId::new(cx.ids.ulid()),
-            tenant_id: cx.caller.tenant.clone(),
-            kind: TaskKind::FollowUpLead,
-            status: TaskStatus::Open,
-            lead_id: lead.id,
-            customer_id: customer.id,
-            due_at: cx.now() + FOLLOW_UP_WITHIN,
-            created_at: cx.now(),
-        };
+        let follow_up = Task::open(
+            TaskKind::FollowUpLead,
+            &lead.id.to_string(),
+            &cx.caller.tenant,
+            customer.id,
+            cx.now() + LEAD_FOLLOW_UP_WITHIN,
+        );
         writes.push(lead.write());
-        writes.push(follow_up.write());
+        writes.push(follow_up.put());
         let after = serde_json::json!({
             "lead": lead,
             "customer": if matched { serde_json::json!({ "id": customer.id, "matched": true }) } else { serde_json::to_value(&customer).unwrap_or_default() },
@@ -178,7 +174,7 @@ mod tests {
             .expect("second");
         assert!(second.matched_existing_customer);
         assert_eq!(second.customer.id, first.customer.id);
-        assert_eq!(second.follow_up.lead_id, second.lead.id);
+        assert_eq!(second.follow_up.subject_id, second.lead.id.to_string());
         assert_eq!(rig.audit_actions().len(), 2);
     }
 

@@ -27,16 +27,16 @@ pub async fn list_jobs<S: TenantStore>(
     let t = &cx.caller.tenant;
     cx.authorize(Action::ListJobs, &Resource::Tenant(t.clone()))
         .await?;
-    let (index, partition) = if cx.caller.role == Role::Technician {
-        (false, keys::technician_jobs(t, &cx.caller.user))
+    let partition = if cx.caller.role == Role::Technician {
+        keys::technician_jobs(t, &cx.caller.user)
     } else {
-        (true, keys::jobs_list(t))
+        keys::jobs_list(t)
     };
     let start = cx.start_after(&partition, cursor)?;
     let page = cx
         .store
         .list(&ListQuery {
-            index,
+            index: false,
             partition: partition.clone(),
             limit,
             start,

@@ -79,6 +79,18 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("IssueInvoiceFunction", |a, r| {
         Box::pin(fv_issue_invoice::handle(a, r))
     }),
+    ("ListTasksFunction", |a, r| {
+        Box::pin(fv_list_tasks::handle(a, r))
+    }),
+    ("CompleteTaskFunction", |a, r| {
+        Box::pin(fv_complete_task::handle(a, r))
+    }),
+    ("SnoozeTaskFunction", |a, r| {
+        Box::pin(fv_snooze_task::handle(a, r))
+    }),
+    ("GetTimelineFunction", |a, r| {
+        Box::pin(fv_get_timeline::handle(a, r))
+    }),
     ("GetOpenApiFunction", |a, r| {
         Box::pin(fv_get_openapi::handle(a, r))
     }),

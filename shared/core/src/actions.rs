@@ -56,4 +56,8 @@ actions! {
     GetInvoice => "invoice.read",
     ReviseInvoice => "invoice.revise",
     IssueInvoice => "invoice.issue",
+    ListTasks => "task.list",
+    CompleteTask => "task.complete",
+    SnoozeTask => "task.snooze",
+    GetTimeline => "customer.timeline",
 }

@@ -608,10 +608,12 @@ pub mod store {
     ) -> Result<(), ApiError> {
         let b = serde_json::to_value(before).map_err(|_| ApiError::Internal)?;
         let a = serde_json::to_value(after).map_err(|_| ApiError::Internal)?;
+        let mut writes = vec![after.write(Some(before.version))];
+        writes.extend(crate::task::for_estimate(Some(before), after, cx.now()));
         cx.commit(
             action,
             &format!("estimate/{}", after.id),
-            vec![after.write(Some(before.version))],
+            writes,
             Some(&b),
             Some(&a),
         )

@@ -128,7 +128,6 @@ macro_rules! ulid_id {
 
 ulid_id!(CustomerId, "customer id");
 ulid_id!(LeadId, "lead id");
-ulid_id!(TaskId, "task id");
 ulid_id!(LocationId, "service location id");
 ulid_id!(AuditId, "audit id");
 ulid_id!(EstimateId, "estimate id");

@@ -1,16 +1,13 @@
 //! Intake: a call, a web form or a campaign response becomes a lead, a customer (new or
 //! matched by phone/email) and a follow-up task, in one transaction.
 use serde::{Deserialize, Serialize};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::customer::{normalize_email, normalize_phone, Address, ContactKind, ContactPoint};
-use crate::ids::{CustomerId, LeadId, TaskId, TenantId, UserId};
+use crate::ids::{CustomerId, LeadId, TenantId, UserId};
 use crate::keys;
 use crate::problem::{ApiError, FieldError};
 use crate::store::{Condition, Item, Write};
-
-/// How soon a new lead should be contacted.
-pub const FOLLOW_UP_WITHIN: Duration = Duration::hours(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -166,44 +163,11 @@ pub struct Lead {
     pub created_by: UserId,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskKind {
-    FollowUpLead,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TaskStatus {
-    Open,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
-pub struct Task {
-    pub id: TaskId,
-    pub tenant_id: TenantId,
-    pub kind: TaskKind,
-    pub status: TaskStatus,
-    pub lead_id: LeadId,
-    pub customer_id: CustomerId,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
-    pub due_at: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
-    pub created_at: OffsetDateTime,
-}
-
 fn object<T: Serialize>(value: &T) -> Item {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::Object(m)) => m,
         _ => Item::new(),
     }
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 impl Lead {
@@ -215,21 +179,6 @@ impl Lead {
                 &self.customer_id,
                 "LEAD",
                 &self.id.to_string(),
-            )),
-            item: object(self),
-            condition: Condition::NotExists,
-        }
-    }
-}
-
-impl Task {
-    pub fn write(&self) -> Write {
-        Write::Put {
-            key: keys::task(&self.tenant_id, &self.id),
-            index: Some(keys::open_tasks_index(
-                &self.tenant_id,
-                &rfc3339(self.due_at),
-                &self.id,
             )),
             item: object(self),
             condition: Condition::NotExists,

@@ -410,7 +410,8 @@ pub mod store {
         let issued = draft.issue(number, cx.now())?;
         let b = serde_json::to_value(draft).map_err(|_| ApiError::Internal)?;
         let a = serde_json::to_value(&issued).map_err(|_| ApiError::Internal)?;
-        let writes = vec![counter, issued.write(Some(draft.version))];
+        let mut writes = vec![counter, issued.write(Some(draft.version))];
+        writes.extend(crate::task::for_invoice(Some(draft), &issued));
         match cx
             .commit(
                 Action::IssueInvoice,

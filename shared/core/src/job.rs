@@ -467,12 +467,23 @@ impl Job {
     pub fn writes(&self, previous: Option<&Job>) -> Vec<Write> {
         let mut writes = vec![Write::Put {
             key: keys::job(&self.tenant_id, &self.id),
-            index: Some(keys::jobs_index(&self.tenant_id, &self.id)),
+            index: Some(keys::customer_ops_index(
+                &self.tenant_id,
+                &self.customer_id,
+                "JOB",
+                &self.id.to_string(),
+            )),
             item: self.to_item(),
             condition: previous
                 .map(|p| Condition::VersionIs(p.version))
                 .unwrap_or(Condition::NotExists),
         }];
+        writes.push(Write::Put {
+            key: keys::jobs_list_entry(&self.tenant_id, &self.id),
+            index: None,
+            item: self.to_item(),
+            condition: Condition::None,
+        });
         for t in &self.assigned_technicians {
             writes.push(Write::Put {
                 key: keys::technician_job(&self.tenant_id, t, &self.id),
@@ -626,7 +637,11 @@ mod tests {
         let j = job()
             .schedule_visit(&visit("tech-1"), &SystemIds)
             .expect("visit");
-        assert_eq!(j.writes(None).len(), 2, "job + the technician's copy");
+        assert_eq!(
+            j.writes(None).len(),
+            3,
+            "job + the office list copy + the technician's copy"
+        );
         let mut moved = j.clone();
         moved.visits[0].technician = Some(UserId::parse("tech-2").expect("u"));
         moved.settle();
@@ -748,6 +763,7 @@ pub mod store {
         extra: Vec<Write>,
     ) -> Result<(), ApiError> {
         let mut writes = after.writes(before);
+        writes.extend(crate::task::for_job(before, after, cx.now()));
         writes.extend(extra);
         writes.extend(assignment_writes(cx, before, after).await?);
         let b = before

@@ -5,9 +5,7 @@
 //! (billing kinds are refused to technicians below the application).
 use sha2::{Digest, Sha256};
 
-use crate::ids::{
-    AuditId, CustomerId, EstimateId, InvoiceId, JobId, LeadId, TaskId, TenantId, UserId,
-};
+use crate::ids::{AuditId, CustomerId, EstimateId, InvoiceId, JobId, LeadId, TenantId, UserId};
 
 /// Attribute names of the data table's keys and its one index.
 pub const PK: &str = "pk";
@@ -130,16 +128,17 @@ pub fn job(t: &TenantId, id: &JobId) -> Key {
     }
 }
 
-/// All jobs of a tenant, newest first (office list).
-pub fn jobs_index(t: &TenantId, id: &JobId) -> IndexKey {
-    IndexKey {
+/// The office's list of all jobs: a copy of each job in this partition, newest first.
+/// (Its own kind, so the data layer can refuse it to technicians.)
+pub fn jobs_list_entry(t: &TenantId, id: &JobId) -> Key {
+    Key {
         pk: jobs_list(t),
         sk: id.to_string(),
     }
 }
 
 pub fn jobs_list(t: &TenantId) -> String {
-    prefix(t, "JOBS")
+    prefix(t, "ALLJOBS")
 }
 
 /// One technician's assignment to one job: their job list is this partition.
@@ -177,19 +176,24 @@ pub fn invoice_counter(t: &TenantId) -> Key {
     }
 }
 
-pub fn task(t: &TenantId, id: &TaskId) -> Key {
+/// A task: its kind and subject name it, so the change that settles it can remove it.
+pub fn task(t: &TenantId, kind: &str, subject: &str) -> Key {
     Key {
-        pk: prefix(t, &format!("TASK#{id}")),
+        pk: prefix(t, &format!("TASK#{kind}#{subject}")),
         sk: "TASK".into(),
     }
 }
 
 /// Open tasks of a tenant, ordered by due time.
-pub fn open_tasks_index(t: &TenantId, due_rfc3339: &str, id: &TaskId) -> IndexKey {
+pub fn open_tasks_index(t: &TenantId, due_rfc3339: &str, task_id: &str) -> IndexKey {
     IndexKey {
-        pk: prefix(t, "TASKS#OPEN"),
-        sk: format!("{due_rfc3339}#{id}"),
+        pk: open_tasks(t),
+        sk: format!("{due_rfc3339}#{task_id}"),
     }
+}
+
+pub fn open_tasks(t: &TenantId) -> String {
+    prefix(t, "TASKS#OPEN")
 }
 
 /// An `Idempotency-Key` claim; `scope` is a digest of user, route and key.
@@ -245,7 +249,7 @@ mod tests {
             contact_lookup(&t, "email", "a@b.c").pk,
             lead(&t, &LeadId::new(ulid::Ulid::new())).pk,
             customer_ops_index(&t, &c, "LEAD", "x").pk,
-            task(&t, &TaskId::new(ulid::Ulid::new())).pk,
+            task(&t, "follow_up_lead", "01A").pk,
             sign_in(&t, "jti").pk,
             audit_partition(&t),
         ];

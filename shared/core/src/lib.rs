@@ -21,5 +21,6 @@ pub mod problem;
 pub mod request;
 pub mod routes;
 pub mod store;
+pub mod task;
 pub mod template;
 pub mod user;

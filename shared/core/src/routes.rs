@@ -11,6 +11,7 @@ use crate::intake::IntakeInput;
 use crate::invoice::{Invoice, InvoiceRevision, NewInvoice};
 use crate::job::{ChangeJobStatus, Job, NewJob, NewVisit, VisitProgress, VisitUpdate};
 use crate::problem::Problem;
+use crate::task::{SnoozeTask, Task};
 use crate::user::{Me, UserProfile};
 
 /// The schema of a request or response body.
@@ -54,7 +55,25 @@ pub struct IntakeResult {
     pub customer: Customer,
     /// True when the contact matched an existing customer by phone or email.
     pub matched_existing_customer: bool,
-    pub follow_up: crate::intake::Task,
+    pub follow_up: crate::task::Task,
+}
+
+/// One record on a customer's timeline.
+#[derive(serde::Serialize, JsonSchema)]
+pub struct TimelineEntry {
+    /// lead, job, estimate or invoice.
+    pub kind: String,
+    pub id: String,
+    /// When the record was created (RFC 3339); entries are in this order.
+    pub at: String,
+    pub record: Value,
+}
+
+/// What `GET /customers/{id}/timeline` answers.
+#[derive(serde::Serialize, JsonSchema)]
+pub struct Timeline {
+    pub customer: Customer,
+    pub entries: Vec<TimelineEntry>,
 }
 
 const PAGING: &[(&str, &str)] = &[
@@ -410,6 +429,62 @@ pub const ROUTES: &[Route] = &[
         request: None,
         success_status: 200,
         response: schema::<Invoice>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "ListTasksFunction",
+        crate_dir: "list-tasks",
+        method: "GET",
+        path: "/tasks",
+        action: Some(Action::ListTasks),
+        authenticated: true,
+        summary: "What's next for the caller's role, soonest first, overdue marked.",
+        request: None,
+        success_status: 200,
+        response: schema::<PageOf<Task>>,
+        query: PAGING,
+        idempotent: false,
+    },
+    Route {
+        function: "CompleteTaskFunction",
+        crate_dir: "complete-task",
+        method: "POST",
+        path: "/tasks/{id}/complete",
+        action: Some(Action::CompleteTask),
+        authenticated: true,
+        summary: "Mark a task done.",
+        request: None,
+        success_status: 200,
+        response: schema::<Task>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "SnoozeTaskFunction",
+        crate_dir: "snooze-task",
+        method: "POST",
+        path: "/tasks/{id}/snooze",
+        action: Some(Action::SnoozeTask),
+        authenticated: true,
+        summary: "Push a task to a later time (at most 90 days).",
+        request: Some(schema::<SnoozeTask>),
+        success_status: 200,
+        response: schema::<Task>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "GetTimelineFunction",
+        crate_dir: "get-timeline",
+        method: "GET",
+        path: "/customers/{id}/timeline",
+        action: Some(Action::GetTimeline),
+        authenticated: true,
+        summary: "A customer's leads, jobs (with visits), estimates and invoices in order; technicians: their own jobs only.",
+        request: None,
+        success_status: 200,
+        response: schema::<Timeline>,
         query: &[],
         idempotent: false,
     },
