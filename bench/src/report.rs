@@ -134,6 +134,8 @@ pub struct Machine {
     pub kernel: String,
     pub rustc: String,
     pub commit: String,
+    /// /proc/loadavg when the run started: other work on the machine skews every number.
+    pub load_average: String,
 }
 
 impl Machine {
@@ -171,6 +173,9 @@ impl Machine {
                 .unwrap_or_default(),
             rustc: std::env::var("FV_BENCH_RUSTC").unwrap_or_else(|_| "unknown".into()),
             commit: std::env::var("FV_BENCH_COMMIT").unwrap_or_else(|_| "unknown".into()),
+            load_average: std::fs::read_to_string("/proc/loadavg")
+                .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
         }
     }
 }
@@ -240,11 +245,20 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(s, "# Fieldvault benchmark ({})\n", m.date);
     let _ = writeln!(
         s,
-        "Machine: {} × {} ({:.1} GiB RAM, Linux {}); {}; commit {}. Local stack on loopback: \
-         DynamoDB Local + moto, sharing the CPUs with the benchmark client and the in-process \
-         gateway. Sequential phases: {} requests per action after {} warm-up; {} customers seeded.\n",
-        m.nproc, m.cpu_model, m.memory_gib, m.kernel, m.rustc, m.commit,
-        r.config.requests, r.config.warmup, r.config.seeded_customers
+        "Machine: {} × {} ({:.1} GiB RAM, Linux {}); load average at start {}; {}; commit {}. \
+         Local stack on loopback: DynamoDB Local + moto, sharing the CPUs with the benchmark \
+         client and the in-process gateway. Sequential phases: {} requests per action after {} \
+         warm-up; {} customers seeded.\n",
+        m.nproc,
+        m.cpu_model,
+        m.memory_gib,
+        m.kernel,
+        m.load_average,
+        m.rustc,
+        m.commit,
+        r.config.requests,
+        r.config.warmup,
+        r.config.seeded_customers
     );
 
     let _ = writeln!(s, "## Per request: DynamoDB calls, capacity, latency\n");

@@ -299,3 +299,29 @@ pub fn body_json(resp: &lambda_http::Response<lambda_http::Body>) -> Value {
         _ => Value::Null,
     }
 }
+
+/// One route for the role matrix: method, path, body, the roles allowed.
+pub type RoleCase<'a> = (&'a str, String, Option<Value>, &'a [Role]);
+
+/// Every case as every role: an allowed role gets a success, or a 409 when an earlier role's
+/// call already moved the record on; every other role gets a 403 problem.
+pub async fn assert_role_matrix(s: &Stack, t: &TestTenant, cases: &[RoleCase<'_>]) {
+    for (method, path, body, allowed) in cases {
+        for role in Role::ALL {
+            let r = s
+                .call(method, path, Some(t.token(role)), body.as_ref())
+                .await;
+            if allowed.contains(&role) {
+                assert!(
+                    r.status < 400 || r.status == 409,
+                    "{method} {path} as {role}: {} {}",
+                    r.status,
+                    r.body
+                );
+                r.assert_security_headers();
+            } else {
+                r.assert_problem(403);
+            }
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Estimates: pricing, the draft → sent → approved/declined machine, revisions, and who may
 //! touch them (technicians never: estimates carry prices).
 use fieldvault_core::caller::Role;
-use fieldvault_system_tests::{new_customer, Stack, TestTenant};
+use fieldvault_system_tests::{assert_role_matrix, new_customer, RoleCase, Stack, TestTenant};
 use serde_json::{json, Value};
 
 async fn customer(s: &Stack, t: &TestTenant) -> String {
@@ -181,7 +181,7 @@ async fn estimate_routes_by_role() {
     let id = e.body["id"].as_str().expect("id").to_owned();
     let option = e.body["options"][0]["id"].clone();
     use Role::*;
-    let cases: Vec<(&str, String, Option<Value>, &[Role])> = vec![
+    let cases: Vec<RoleCase> = vec![
         (
             "POST",
             "/estimates".into(),
@@ -219,22 +219,5 @@ async fn estimate_routes_by_role() {
             &[Owner, Admin, Dispatcher],
         ),
     ];
-    for (method, path, body, allowed) in &cases {
-        for role in Role::ALL {
-            let r = s
-                .call(method, path, Some(t.token(role)), body.as_ref())
-                .await;
-            if allowed.contains(&role) {
-                assert!(
-                    r.status < 400 || r.status == 409,
-                    "{method} {path} as {role}: {} {}",
-                    r.status,
-                    r.body
-                );
-                r.assert_security_headers();
-            } else {
-                r.assert_problem(403);
-            }
-        }
-    }
+    assert_role_matrix(&s, &t, &cases).await;
 }

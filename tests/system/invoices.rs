@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use fieldvault_core::caller::Role;
-use fieldvault_system_tests::{new_customer, Stack, TestTenant};
+use fieldvault_system_tests::{assert_role_matrix, new_customer, RoleCase, Stack, TestTenant};
 use serde_json::{json, Value};
 
 async fn customer(s: &Stack, t: &TestTenant) -> String {
@@ -222,7 +222,7 @@ async fn billing_by_role_and_across_tenants() {
         .await;
     let id = d.body["id"].as_str().expect("id").to_owned();
     use Role::*;
-    let cases: Vec<(&str, String, Option<Value>, &[Role])> = vec![
+    let cases: Vec<RoleCase> = vec![
         (
             "POST",
             "/invoices".into(),
@@ -248,23 +248,7 @@ async fn billing_by_role_and_across_tenants() {
             &[Owner, Admin, Accounting],
         ),
     ];
-    for (method, path, body, allowed) in &cases {
-        for role in Role::ALL {
-            let r = s
-                .call(method, path, Some(t.token(role)), body.as_ref())
-                .await;
-            if allowed.contains(&role) {
-                assert!(
-                    r.status < 400 || r.status == 409,
-                    "{method} {path} as {role}: {} {}",
-                    r.status,
-                    r.body
-                );
-            } else {
-                r.assert_problem(403);
-            }
-        }
-    }
+    assert_role_matrix(&s, &t, &cases).await;
     s.get(&format!("/invoices/{id}"), other.token(Owner))
         .await
         .assert_problem(404);

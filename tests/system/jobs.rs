@@ -1,8 +1,8 @@
 //! Jobs: from an approved estimate (scope without prices) or direct; visits assigned to
 //! technicians, who see only their own work and move only their own visits.
 use fieldvault_core::caller::Role;
-use fieldvault_system_tests::{new_customer, Stack, TestTenant};
-use serde_json::{json, Value};
+use fieldvault_system_tests::{assert_role_matrix, new_customer, RoleCase, Stack, TestTenant};
+use serde_json::json;
 
 async fn customer(s: &Stack, t: &TestTenant) -> String {
     let c = s
@@ -307,7 +307,7 @@ async fn job_routes_by_role() {
         .expect("visit")
         .to_owned();
     use Role::*;
-    let cases: Vec<(&str, String, Option<Value>, &[Role])> = vec![
+    let cases: Vec<RoleCase> = vec![
         (
             "POST",
             "/jobs".into(),
@@ -351,21 +351,5 @@ async fn job_routes_by_role() {
             &[Owner, Admin, Dispatcher],
         ),
     ];
-    for (method, path, body, allowed) in &cases {
-        for role in Role::ALL {
-            let r = s
-                .call(method, path, Some(t.token(role)), body.as_ref())
-                .await;
-            if allowed.contains(&role) {
-                assert!(
-                    r.status < 400 || r.status == 409,
-                    "{method} {path} as {role}: {} {}",
-                    r.status,
-                    r.body
-                );
-            } else {
-                r.assert_problem(403);
-            }
-        }
-    }
+    assert_role_matrix(&s, &t, &cases).await;
 }

@@ -2,9 +2,7 @@
 use fieldvault_aws::app::{json_body, Reply};
 use fieldvault_core::actions::Action;
 use fieldvault_core::authz::Resource;
-use fieldvault_core::customer::Customer;
 use fieldvault_core::estimate::{Estimate, NewEstimate};
-use fieldvault_core::keys;
 use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::{store_error, Ctx};
 use fieldvault_core::store::TenantStore;
@@ -30,22 +28,7 @@ pub async fn create_estimate<S: TenantStore>(
     cx: &Ctx<'_, S>,
     input: &NewEstimate,
 ) -> Result<Estimate, ApiError> {
-    let customer = cx
-        .store
-        .get(&keys::customer(&cx.caller.tenant, &input.customer_id))
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .and_then(Customer::from_item)
-        .ok_or_else(|| ApiError::invalid_field("customer_id", "is not a customer of this shop"))?;
-    if let Some(location) = input.location_id {
-        if !customer.service_locations.iter().any(|l| l.id == location) {
-            return Err(ApiError::invalid_field(
-                "location_id",
-                "is not a service location of this customer",
-            ));
-        }
-    }
+    fieldvault_core::customer::store::referenced(cx, &input.customer_id, input.location_id).await?;
     let estimate = Estimate::create(input, &cx.caller.tenant, &cx.caller.user, cx.now(), cx.ids)?;
     let after = serde_json::to_value(&estimate).map_err(|_| ApiError::Internal)?;
     cx.commit(

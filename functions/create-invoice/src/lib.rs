@@ -3,7 +3,6 @@
 use fieldvault_aws::app::{json_body, Reply};
 use fieldvault_core::actions::Action;
 use fieldvault_core::authz::Resource;
-use fieldvault_core::customer::Customer;
 use fieldvault_core::estimate::Estimate;
 use fieldvault_core::invoice::{Invoice, NewInvoice};
 use fieldvault_core::job::Job;
@@ -33,13 +32,7 @@ pub async fn create_invoice<S: TenantStore>(
     input: &NewInvoice,
 ) -> Result<Invoice, ApiError> {
     let t = &cx.caller.tenant;
-    cx.store
-        .get(&keys::customer(t, &input.customer_id))
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .and_then(Customer::from_item)
-        .ok_or_else(|| ApiError::invalid_field("customer_id", "is not a customer of this shop"))?;
+    fieldvault_core::customer::store::referenced(cx, &input.customer_id, None).await?;
     let (copied, estimate_id) = match input.job_id {
         None => (Vec::new(), None),
         Some(job_id) => {

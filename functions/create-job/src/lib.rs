@@ -3,7 +3,6 @@
 use fieldvault_aws::app::{json_body, Reply};
 use fieldvault_core::actions::Action;
 use fieldvault_core::authz::Resource;
-use fieldvault_core::customer::Customer;
 use fieldvault_core::estimate::Estimate;
 use fieldvault_core::job::{store::save, Job, NewJob, ScopeItem};
 use fieldvault_core::keys;
@@ -29,22 +28,7 @@ async fn create_job_http<S: TenantStore>(
 
 pub async fn create_job<S: TenantStore>(cx: &Ctx<'_, S>, input: &NewJob) -> Result<Job, ApiError> {
     let t = &cx.caller.tenant;
-    let customer = cx
-        .store
-        .get(&keys::customer(t, &input.customer_id))
-        .await
-        .map_err(store_error)?
-        .as_ref()
-        .and_then(Customer::from_item)
-        .ok_or_else(|| ApiError::invalid_field("customer_id", "is not a customer of this shop"))?;
-    if let Some(location) = input.location_id {
-        if !customer.service_locations.iter().any(|l| l.id == location) {
-            return Err(ApiError::invalid_field(
-                "location_id",
-                "is not a service location of this customer",
-            ));
-        }
-    }
+    fieldvault_core::customer::store::referenced(cx, &input.customer_id, input.location_id).await?;
     let mut extra = Vec::new();
     let job = match input.estimate_id {
         Some(estimate_id) => {

@@ -5,9 +5,9 @@ use fieldvault_core::authz::Resource;
 use fieldvault_core::customer::Customer;
 use fieldvault_core::keys;
 use fieldvault_core::problem::ApiError;
-use fieldvault_core::request::{store_error, Ctx};
+use fieldvault_core::request::Ctx;
 use fieldvault_core::routes::PageOf;
-use fieldvault_core::store::{ListQuery, TenantStore};
+use fieldvault_core::store::TenantStore;
 use lambda_http::Request;
 
 fieldvault_aws::handler!(list_customers_http);
@@ -28,23 +28,8 @@ pub async fn list_customers<S: TenantStore>(
     let tenant = &cx.caller.tenant;
     cx.authorize(Action::ListCustomers, &Resource::Tenant(tenant.clone()))
         .await?;
-    let partition = keys::customers_list(tenant);
-    let start = cx.start_after(&partition, cursor)?;
-    let page = cx
-        .store
-        .list(&ListQuery {
-            index: true,
-            partition: partition.clone(),
-            limit,
-            start,
-            newest_first: false,
-        })
+    cx.page(true, keys::customers_list(tenant), limit, cursor, false)
         .await
-        .map_err(store_error)?;
-    Ok(PageOf {
-        items: page.items.iter().filter_map(Customer::from_item).collect(),
-        next_cursor: cx.next_cursor(&partition, page.next.as_ref()),
-    })
 }
 
 #[cfg(test)]

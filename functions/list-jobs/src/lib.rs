@@ -7,9 +7,9 @@ use fieldvault_core::caller::Role;
 use fieldvault_core::job::Job;
 use fieldvault_core::keys;
 use fieldvault_core::problem::ApiError;
-use fieldvault_core::request::{store_error, Ctx};
+use fieldvault_core::request::Ctx;
 use fieldvault_core::routes::PageOf;
-use fieldvault_core::store::{ListQuery, TenantStore};
+use fieldvault_core::store::TenantStore;
 use lambda_http::Request;
 
 fieldvault_aws::handler!(list_jobs_http);
@@ -32,20 +32,5 @@ pub async fn list_jobs<S: TenantStore>(
     } else {
         keys::jobs_list(t)
     };
-    let start = cx.start_after(&partition, cursor)?;
-    let page = cx
-        .store
-        .list(&ListQuery {
-            index: false,
-            partition: partition.clone(),
-            limit,
-            start,
-            newest_first: true,
-        })
-        .await
-        .map_err(store_error)?;
-    Ok(PageOf {
-        items: page.items.iter().filter_map(Job::from_item).collect(),
-        next_cursor: cx.next_cursor(&partition, page.next.as_ref()),
-    })
+    cx.page(false, partition, limit, cursor, true).await
 }

@@ -6,9 +6,9 @@ use fieldvault_core::actions::Action;
 use fieldvault_core::authz::Resource;
 use fieldvault_core::keys;
 use fieldvault_core::problem::ApiError;
-use fieldvault_core::request::{store_error, Ctx};
+use fieldvault_core::request::Ctx;
 use fieldvault_core::routes::PageOf;
-use fieldvault_core::store::{ListQuery, TenantStore};
+use fieldvault_core::store::TenantStore;
 use fieldvault_core::task::Task;
 use lambda_http::Request;
 
@@ -30,27 +30,14 @@ pub async fn list_tasks<S: TenantStore>(
     let t = &cx.caller.tenant;
     cx.authorize(Action::ListTasks, &Resource::Tenant(t.clone()))
         .await?;
-    let partition = keys::open_tasks(t);
-    let start = cx.start_after(&partition, cursor)?;
-    let page = cx
-        .store
-        .list(&ListQuery {
-            index: true,
-            partition: partition.clone(),
-            limit,
-            start,
-            newest_first: false,
-        })
-        .await
-        .map_err(store_error)?;
-    Ok(PageOf {
-        items: page
-            .items
-            .iter()
-            .filter_map(Task::from_item)
-            .filter(|task| task.kind.shown_to(cx.caller.role))
-            .map(|task| task.view(cx.now()))
-            .collect(),
-        next_cursor: cx.next_cursor(&partition, page.next.as_ref()),
-    })
+    let mut page: PageOf<Task> = cx
+        .page(true, keys::open_tasks(t), limit, cursor, false)
+        .await?;
+    page.items.retain(|task| task.kind.shown_to(cx.caller.role));
+    page.items = page
+        .items
+        .into_iter()
+        .map(|task| task.view(cx.now()))
+        .collect();
+    Ok(page)
 }

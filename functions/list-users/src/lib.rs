@@ -4,9 +4,9 @@ use fieldvault_core::actions::Action;
 use fieldvault_core::authz::Resource;
 use fieldvault_core::keys;
 use fieldvault_core::problem::ApiError;
-use fieldvault_core::request::{store_error, Ctx};
+use fieldvault_core::request::Ctx;
 use fieldvault_core::routes::PageOf;
-use fieldvault_core::store::{ListQuery, TenantStore};
+use fieldvault_core::store::TenantStore;
 use fieldvault_core::user::UserProfile;
 use lambda_http::Request;
 
@@ -28,28 +28,8 @@ pub async fn list_users<S: TenantStore>(
     let tenant = &cx.caller.tenant;
     cx.authorize(Action::ListUsers, &Resource::Tenant(tenant.clone()))
         .await?;
-    let partition = keys::users_list(tenant);
-    let start = cx.start_after(&partition, cursor)?;
-    let page = cx
-        .store
-        .list(&ListQuery {
-            index: true,
-            partition: partition.clone(),
-            limit,
-            start,
-            newest_first: false,
-        })
+    cx.page(true, keys::users_list(tenant), limit, cursor, false)
         .await
-        .map_err(store_error)?;
-    let items = page
-        .items
-        .into_iter()
-        .filter_map(|i| serde_json::from_value(serde_json::Value::Object(i)).ok())
-        .collect();
-    Ok(PageOf {
-        items,
-        next_cursor: cx.next_cursor(&partition, page.next.as_ref()),
-    })
 }
 
 #[cfg(test)]

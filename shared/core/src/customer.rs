@@ -610,3 +610,37 @@ mod tests {
             .is_err());
     }
 }
+
+/// Customers referenced by other records.
+pub mod store {
+    use super::Customer;
+    use crate::ids::{CustomerId, LocationId};
+    use crate::keys;
+    use crate::problem::ApiError;
+    use crate::request::Ctx;
+    use crate::store::TenantStore;
+
+    /// The customer a new estimate, job or invoice is for, and the service location if one is
+    /// named: both must be the tenant's own, else the request is a 400.
+    pub async fn referenced<S: TenantStore>(
+        cx: &Ctx<'_, S>,
+        id: &CustomerId,
+        location: Option<LocationId>,
+    ) -> Result<Customer, ApiError> {
+        let customer: Customer = cx
+            .get(&keys::customer(&cx.caller.tenant, id))
+            .await?
+            .ok_or_else(|| {
+                ApiError::invalid_field("customer_id", "is not a customer of this shop")
+            })?;
+        if let Some(location) = location {
+            if !customer.service_locations.iter().any(|l| l.id == location) {
+                return Err(ApiError::invalid_field(
+                    "location_id",
+                    "is not a service location of this customer",
+                ));
+            }
+        }
+        Ok(customer)
+    }
+}

@@ -586,14 +586,9 @@ pub mod store {
         action: Action,
     ) -> Result<Estimate, ApiError> {
         let id = EstimateId::parse(raw_id).map_err(|_| ApiError::NotFound)?;
-        let item = cx
-            .store
+        let estimate: Estimate = cx
             .get(&keys::estimate(&cx.caller.tenant, &id))
-            .await
-            .map_err(store_error)?;
-        let estimate = item
-            .as_ref()
-            .and_then(Estimate::from_item)
+            .await?
             .ok_or(ApiError::NotFound)?;
         cx.authorize(action, &resource(&estimate)).await?;
         Ok(estimate)

@@ -358,14 +358,9 @@ pub mod store {
         action: Action,
     ) -> Result<Invoice, ApiError> {
         let id = InvoiceId::parse(raw_id).map_err(|_| ApiError::NotFound)?;
-        let item = cx
-            .store
+        let invoice: Invoice = cx
             .get(&keys::invoice(&cx.caller.tenant, &id))
-            .await
-            .map_err(store_error)?;
-        let invoice = item
-            .as_ref()
-            .and_then(Invoice::from_item)
+            .await?
             .ok_or(ApiError::NotFound)?;
         cx.authorize(action, &resource(&invoice)).await?;
         Ok(invoice)

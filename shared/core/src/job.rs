@@ -682,14 +682,9 @@ pub mod store {
         action: Action,
     ) -> Result<Job, ApiError> {
         let id = JobId::parse(raw_id).map_err(|_| ApiError::NotFound)?;
-        let item = cx
-            .store
+        let job: Job = cx
             .get(&keys::job(&cx.caller.tenant, &id))
-            .await
-            .map_err(store_error)?;
-        let job = item
-            .as_ref()
-            .and_then(Job::from_item)
+            .await?
             .ok_or(ApiError::NotFound)?;
         cx.authorize(action, &resource(&job)).await?;
         Ok(job)

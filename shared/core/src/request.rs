@@ -182,3 +182,43 @@ impl<S> Ctx<'_, S> {
         next.map(|k| self.cursors.encode(scope, k))
     }
 }
+
+impl<S: TenantStore> Ctx<'_, S> {
+    /// A record of the caller's tenant, parsed; `None` when absent (or not of that type).
+    pub async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &crate::keys::Key,
+    ) -> Result<Option<T>, ApiError> {
+        let item = self.store.get(key).await.map_err(store_error)?;
+        Ok(item.and_then(|i| serde_json::from_value(Value::Object(i)).ok()))
+    }
+
+    /// One page of a list partition (of the index or the table), parsed, with the opaque
+    /// cursor to the next page.
+    pub async fn page<T: serde::de::DeserializeOwned>(
+        &self,
+        index: bool,
+        partition: String,
+        limit: u32,
+        cursor: Option<&str>,
+        newest_first: bool,
+    ) -> Result<crate::routes::PageOf<T>, ApiError> {
+        let start = self.start_after(&partition, cursor)?;
+        let query = crate::store::ListQuery {
+            index,
+            partition,
+            limit,
+            start,
+            newest_first,
+        };
+        let page = self.store.list(&query).await.map_err(store_error)?;
+        Ok(crate::routes::PageOf {
+            items: page
+                .items
+                .into_iter()
+                .filter_map(|i| serde_json::from_value(Value::Object(i)).ok())
+                .collect(),
+            next_cursor: self.next_cursor(&query.partition, page.next.as_ref()),
+        })
+    }
+}
