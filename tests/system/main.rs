@@ -8,6 +8,7 @@ mod idempotency;
 mod invoices;
 mod jobs;
 mod matrix;
+mod mfa;
 mod routes;
 mod tasks;
 mod tokens;

@@ -91,6 +91,16 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("GetTimelineFunction", |a, r| {
         Box::pin(fv_get_timeline::handle(a, r))
     }),
+    ("EnrollTotpFunction", |a, r| {
+        Box::pin(fv_enroll_totp::handle(a, r))
+    }),
+    ("ConfirmTotpFunction", |a, r| {
+        Box::pin(fv_confirm_totp::handle(a, r))
+    }),
+    ("StepUpFunction", |a, r| Box::pin(fv_step_up::handle(a, r))),
+    ("VoidInvoiceFunction", |a, r| {
+        Box::pin(fv_void_invoice::handle(a, r))
+    }),
     ("GetOpenApiFunction", |a, r| {
         Box::pin(fv_get_openapi::handle(a, r))
     }),

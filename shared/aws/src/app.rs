@@ -334,6 +334,21 @@ macro_rules! handler {
             $crate::app::respond(&req, result)
         }
     };
+    ($logic:path, with_session) => {
+        /// The Lambda handler (also served by the local gateway); the logic also gets the
+        /// tenant session (for KMS).
+        pub async fn handle(
+            app: &$crate::App,
+            req: ::lambda_http::Request,
+        ) -> ::lambda_http::Response<::lambda_http::Body> {
+            let result = async {
+                let exchange = app.begin(&req).await?;
+                $logic(&app.ctx(&exchange, None), &req, &exchange.session).await
+            }
+            .await;
+            $crate::app::respond(&req, result)
+        }
+    };
     ($logic:path, idempotent) => {
         /// The Lambda handler (also served by the local gateway); honours `Idempotency-Key`.
         pub async fn handle(

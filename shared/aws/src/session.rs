@@ -22,8 +22,8 @@ const RENEW_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
 const SESSION_SECONDS: i32 = 3600;
 
 #[derive(Debug, thiserror::Error)]
-#[error("could not assume the tenant role: {0}")]
-pub struct SessionError(String);
+#[error("tenant session: {0}")]
+pub struct SessionError(pub String);
 
 /// One tenant's scoped credentials and the clients built on them.
 pub struct TenantSession {
@@ -31,6 +31,7 @@ pub struct TenantSession {
     pub role: Role,
     pub user: UserId,
     expires: SystemTime,
+    kms_key_id: String,
     store: DynamoStore,
     kms: aws_sdk_kms::Client,
 }
@@ -41,6 +42,60 @@ impl TenantSession {
     }
     pub fn kms(&self) -> &aws_sdk_kms::Client {
         &self.kms
+    }
+
+    /// Encrypt a small secret (≤ 4 KiB) with the data key under the encryption context
+    /// {tenant_id, user_id, purpose}: decrypting it under any other tenant's context fails.
+    pub async fn encrypt_secret(
+        &self,
+        plaintext: &[u8],
+        user: &UserId,
+        purpose: &str,
+    ) -> Result<String, SessionError> {
+        use base64::Engine;
+        let out = self
+            .kms
+            .encrypt()
+            .key_id(&self.kms_key_id)
+            .plaintext(aws_smithy_types::Blob::new(plaintext))
+            .set_encryption_context(Some(self.context(user, purpose)))
+            .send()
+            .await
+            .map_err(|e| SessionError(format!("{}", aws_sdk_kms::error::DisplayErrorContext(e))))?;
+        let blob = out
+            .ciphertext_blob
+            .ok_or_else(|| SessionError("KMS returned no ciphertext".into()))?;
+        Ok(base64::engine::general_purpose::STANDARD.encode(blob.as_ref()))
+    }
+
+    pub async fn decrypt_secret(
+        &self,
+        ciphertext: &str,
+        user: &UserId,
+        purpose: &str,
+    ) -> Result<Vec<u8>, SessionError> {
+        use base64::Engine;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(ciphertext)
+            .map_err(|e| SessionError(e.to_string()))?;
+        let out = self
+            .kms
+            .decrypt()
+            .key_id(&self.kms_key_id)
+            .ciphertext_blob(aws_smithy_types::Blob::new(raw))
+            .set_encryption_context(Some(self.context(user, purpose)))
+            .send()
+            .await
+            .map_err(|e| SessionError(format!("{}", aws_sdk_kms::error::DisplayErrorContext(e))))?;
+        Ok(out.plaintext.map(|b| b.into_inner()).unwrap_or_default())
+    }
+
+    fn context(&self, user: &UserId, purpose: &str) -> HashMap<String, String> {
+        HashMap::from([
+            ("tenant_id".to_owned(), self.tenant.to_string()),
+            ("user_id".to_owned(), user.to_string()),
+            ("purpose".to_owned(), purpose.to_owned()),
+        ])
     }
     pub fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
         self.store.client()
@@ -213,6 +268,7 @@ impl SessionFactory {
             role,
             user: user.clone(),
             expires,
+            kms_key_id: self.settings.kms_key_id.clone(),
             store: DynamoStore::new(
                 aws_sdk_dynamodb::Client::from_conf(ddb_conf),
                 tenant.clone(),

@@ -60,4 +60,8 @@ actions! {
     CompleteTask => "task.complete",
     SnoozeTask => "task.snooze",
     GetTimeline => "customer.timeline",
+    EnrollTotp => "mfa.enroll",
+    ConfirmTotp => "mfa.confirm",
+    StepUp => "mfa.step_up",
+    VoidInvoice => "invoice.void",
 }

@@ -16,6 +16,14 @@ use crate::store::{Condition, Item, Write};
 pub enum InvoiceStatus {
     Draft,
     Issued,
+    /// Canceled after issue: keeps its number (never reused), owes nothing.
+    Void,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VoidInvoice {
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
@@ -67,6 +75,8 @@ pub struct Invoice {
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[schemars(with = "Option<String>")]
     pub issued_at: Option<OffsetDateTime>,
+    #[serde(default)]
+    pub void_reason: Option<String>,
     /// Sum of payments allocated to this invoice (payments arrive with the provider).
     pub paid_minor: i64,
     /// Derived on read: total − paid.
@@ -149,6 +159,7 @@ impl Invoice {
             due_in_days: input.due_in_days,
             due_date: None,
             issued_at: None,
+            void_reason: None,
             paid_minor: 0,
             balance_minor: totals.total_minor,
             overdue: false,
@@ -160,7 +171,11 @@ impl Invoice {
 
     /// As shown: balance and overdue derived as of `today`.
     pub fn view(mut self, today: Date) -> Invoice {
-        self.balance_minor = self.totals.total_minor - self.paid_minor;
+        self.balance_minor = if self.status == InvoiceStatus::Void {
+            0
+        } else {
+            self.totals.total_minor - self.paid_minor
+        };
         self.overdue = self.status == InvoiceStatus::Issued
             && self.balance_minor > 0
             && self.due_date.is_some_and(|d| d < today);
@@ -206,6 +221,32 @@ impl Invoice {
         next.number = Some(number);
         next.issued_at = Some(now);
         next.due_date = Some(now.date() + time::Duration::days(i64::from(self.due_in_days)));
+        Ok(next)
+    }
+
+    /// Void an issued, unpaid invoice (the caller has stepped up with MFA).
+    pub fn void(&self, v: &VoidInvoice) -> Result<Invoice, ApiError> {
+        if self.status != InvoiceStatus::Issued {
+            return Err(ApiError::Conflict(
+                "only an issued invoice can be voided".into(),
+            ));
+        }
+        if self.paid_minor > 0 {
+            return Err(ApiError::Conflict(
+                "a paid invoice is corrected with a credit note, not voided".into(),
+            ));
+        }
+        let reason = v.reason.trim();
+        if reason.is_empty() || reason.chars().count() > 1000 {
+            return Err(ApiError::invalid_field(
+                "reason",
+                "is required, at most 1000 characters",
+            ));
+        }
+        let mut next = self.clone();
+        next.version += 1;
+        next.status = InvoiceStatus::Void;
+        next.void_reason = Some(reason.to_owned());
         Ok(next)
     }
 
@@ -374,10 +415,12 @@ pub mod store {
     ) -> Result<(), ApiError> {
         let b = serde_json::to_value(before).map_err(|_| ApiError::Internal)?;
         let a = serde_json::to_value(after).map_err(|_| ApiError::Internal)?;
+        let mut writes = vec![after.write(Some(before.version))];
+        writes.extend(crate::task::for_invoice(Some(before), after));
         cx.commit(
             action,
             &format!("invoice/{}", after.id),
-            vec![after.write(Some(before.version))],
+            writes,
             Some(&b),
             Some(&a),
         )

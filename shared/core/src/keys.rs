@@ -196,6 +196,22 @@ pub fn open_tasks(t: &TenantId) -> String {
     prefix(t, "TASKS#OPEN")
 }
 
+/// A user's TOTP enrollment.
+pub fn mfa(t: &TenantId, u: &UserId) -> Key {
+    Key {
+        pk: prefix(t, &format!("MFA#{u}")),
+        sk: "TOTP".into(),
+    }
+}
+
+/// A user's current step-up proof for one action class.
+pub fn step_up(t: &TenantId, u: &UserId, class: &str) -> Key {
+    Key {
+        pk: prefix(t, &format!("STEPUP#{u}")),
+        sk: class.into(),
+    }
+}
+
 /// An `Idempotency-Key` claim; `scope` is a digest of user, route and key.
 pub fn idempotency(t: &TenantId, scope: &str) -> Key {
     Key {

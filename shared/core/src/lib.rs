@@ -16,6 +16,7 @@ pub mod job;
 pub mod keys;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
+pub mod mfa;
 pub mod money;
 pub mod problem;
 pub mod request;

@@ -43,6 +43,9 @@ pub enum ApiError {
     Unauthenticated(String),
     #[error("forbidden")]
     Forbidden,
+    /// The action needs a fresh MFA step-up for this action class.
+    #[error("step-up required: {0}")]
+    StepUpRequired(&'static str),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -75,6 +78,9 @@ pub struct Problem {
     pub instance: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// With `step-up-required`: the action class to step up for (POST /me/mfa/step-up).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step_up: Option<String>,
 }
 
 impl ApiError {
@@ -100,6 +106,7 @@ impl ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden => StatusCode::FORBIDDEN,
+            ApiError::StepUpRequired(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -116,6 +123,10 @@ impl ApiError {
             ApiError::BadRequest { .. } => ("invalid-request", "The request is invalid"),
             ApiError::Unauthenticated(_) => ("unauthenticated", "Authentication required"),
             ApiError::Forbidden => ("forbidden", "You may not do this"),
+            ApiError::StepUpRequired(_) => (
+                "step-up-required",
+                "Confirm with your authenticator code first",
+            ),
             ApiError::NotFound => ("not-found", "Not found"),
             ApiError::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             ApiError::Conflict(_) => ("conflict", "Conflict with the current state"),
@@ -156,6 +167,10 @@ impl ApiError {
             detail,
             instance: instance.map(str::to_owned),
             errors,
+            step_up: match self {
+                ApiError::StepUpRequired(class) => Some((*class).to_owned()),
+                _ => None,
+            },
         }
     }
 }

@@ -139,6 +139,40 @@ impl<S: TenantStore> Ctx<'_, S> {
         }
     }
 
+    /// Commit writes that record a refused attempt (a wrong MFA code and its failure count)
+    /// with a `denied` audit record, in one transaction.
+    pub async fn commit_refusal(
+        &self,
+        action: Action,
+        resource: &str,
+        reason: &str,
+        writes: Vec<Write>,
+    ) -> Result<(), StoreError> {
+        let record = self.record(
+            action,
+            resource,
+            Outcome::Denied,
+            Some(reason.into()),
+            None,
+            None,
+        );
+        self.store.commit(writes, &record).await
+    }
+
+    /// Refuse unless the caller stepped up for `class` in this sign-in within the last five
+    /// minutes (`POST /me/mfa/step-up`).
+    pub async fn require_step_up(&self, class: crate::mfa::ActionClass) -> Result<(), ApiError> {
+        let key = crate::keys::step_up(&self.caller.tenant, &self.caller.user, class.as_str());
+        let proof: Option<crate::mfa::StepUpProof> = self.get(&key).await?;
+        let valid = proof
+            .is_some_and(|p| p.valid_for(self.caller.sign_in_id.as_deref(), class, self.now()));
+        if valid {
+            Ok(())
+        } else {
+            Err(crate::mfa::step_up_required(class))
+        }
+    }
+
     /// Record the first request of a sign-in session once (a marker item makes it idempotent
     /// across containers).
     pub async fn record_sign_in(&self) -> Result<(), ApiError> {

@@ -8,8 +8,9 @@ use crate::audit::AuditRecord;
 use crate::customer::{Customer, CustomerPatch, NewCustomer};
 use crate::estimate::{ApproveEstimate, DeclineEstimate, Estimate, EstimateRevision, NewEstimate};
 use crate::intake::IntakeInput;
-use crate::invoice::{Invoice, InvoiceRevision, NewInvoice};
+use crate::invoice::{Invoice, InvoiceRevision, NewInvoice, VoidInvoice};
 use crate::job::{ChangeJobStatus, Job, NewJob, NewVisit, VisitProgress, VisitUpdate};
+use crate::mfa::{CodeInput, EnrollmentSecret, StepUpInput, StepUpProof};
 use crate::problem::Problem;
 use crate::task::{SnoozeTask, Task};
 use crate::user::{Me, UserProfile};
@@ -485,6 +486,62 @@ pub const ROUTES: &[Route] = &[
         request: None,
         success_status: 200,
         response: schema::<Timeline>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "EnrollTotpFunction",
+        crate_dir: "enroll-totp",
+        method: "POST",
+        path: "/me/mfa/totp",
+        action: Some(Action::EnrollTotp),
+        authenticated: true,
+        summary: "Start TOTP enrollment: the secret (stored KMS-encrypted) is shown this once.",
+        request: None,
+        success_status: 201,
+        response: schema::<EnrollmentSecret>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "ConfirmTotpFunction",
+        crate_dir: "confirm-totp",
+        method: "POST",
+        path: "/me/mfa/totp/confirm",
+        action: Some(Action::ConfirmTotp),
+        authenticated: true,
+        summary: "Confirm enrollment with a first code.",
+        request: Some(schema::<CodeInput>),
+        success_status: 200,
+        response: |_| schemars::json_schema!({ "type": "object" }),
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "StepUpFunction",
+        crate_dir: "step-up",
+        method: "POST",
+        path: "/me/mfa/step-up",
+        action: Some(Action::StepUp),
+        authenticated: true,
+        summary: "Verify a code (single use, 5 failures lock for 15 minutes) and get a 5-minute proof for one action class in this sign-in.",
+        request: Some(schema::<StepUpInput>),
+        success_status: 200,
+        response: schema::<StepUpProof>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "VoidInvoiceFunction",
+        crate_dir: "void-invoice",
+        method: "POST",
+        path: "/invoices/{id}/void",
+        action: Some(Action::VoidInvoice),
+        authenticated: true,
+        summary: "Void an issued, unpaid invoice (needs a billing_corrections step-up; 401 step-up-required otherwise).",
+        request: Some(schema::<VoidInvoice>),
+        success_status: 200,
+        response: schema::<Invoice>,
         query: &[],
         idempotent: false,
     },

@@ -291,6 +291,13 @@ pub fn for_invoice(before: Option<&Invoice>, after: &Invoice) -> Vec<Write> {
             writes.push(Task::remove(t, TaskKind::InvoiceJob, &job.to_string()));
         }
     }
+    if after.status == InvoiceStatus::Void {
+        writes.push(Task::remove(
+            t,
+            TaskKind::CollectPayment,
+            &after.id.to_string(),
+        ));
+    }
     if after.status == InvoiceStatus::Issued
         && before.is_some_and(|b| b.status == InvoiceStatus::Draft)
     {
