@@ -6,6 +6,10 @@
 #   infra/bench.sh --requests 100 --seconds 1 --cold-runs 3    # quicker
 #   infra/bench.sh --skip-cold            # no cold-start phase
 #
+# Environment: CARGO_TARGET_DIR as for cargo (a separate one avoids waiting for the lock of a
+# concurrent build in target/, at the cost of a full build), FV_LAMBDA_DIR (default
+# <target>/lambda: where infra/build.sh's cargo-lambda bootstraps are, reported if present).
+#
 # Builds the function binaries and fieldvault-bench with --release (the release profile
 # strips), starts DynamoDB Local + moto, runs target/release/fieldvault-bench, which writes
 # bench/results/latest.md and latest.json (git-ignored) and prints the markdown.
@@ -42,4 +46,7 @@ FV_BENCH_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if ! git diff --quiet HEAD 2>/dev/null; then FV_BENCH_COMMIT="${FV_BENCH_COMMIT}+dirty"; fi
 export FV_BENCH_RUSTC FV_BENCH_COMMIT
 target="${CARGO_TARGET_DIR:-${root}/target}"
-"${target}/release/fieldvault-bench" --target-dir "${target}" --out "${root}/bench/results" "$@"
+# cargo-lambda's output (infra/build.sh), reported when present; FV_LAMBDA_DIR overrides it.
+lambda_dir="${FV_LAMBDA_DIR:-${target}/lambda}"
+"${target}/release/fieldvault-bench" --target-dir "${target}" --lambda-dir "${lambda_dir}" \
+  --out "${root}/bench/results" "$@"

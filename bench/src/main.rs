@@ -23,7 +23,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Res<T> = Result<T, BoxError>;
 
 const USAGE: &str = "usage: fieldvault-bench [--requests N] [--warmup N] [--seconds S] \
-[--cold-runs N] [--skip-cold] [--target-dir DIR] [--out DIR]";
+[--cold-runs N] [--skip-cold] [--target-dir DIR] [--lambda-dir DIR] [--out DIR]";
 
 struct Options {
     requests: usize,
@@ -32,6 +32,8 @@ struct Options {
     cold_runs: usize,
     skip_cold: bool,
     target_dir: PathBuf,
+    /// Where cargo-lambda put `<binary>/bootstrap` (default `<target-dir>/lambda`).
+    lambda_dir: Option<PathBuf>,
     out: PathBuf,
 }
 
@@ -44,6 +46,7 @@ fn options() -> Res<Options> {
         cold_runs: 5,
         skip_cold: false,
         target_dir: PathBuf::from("target"),
+        lambda_dir: None,
         out: PathBuf::from("bench/results"),
     };
     let mut i = 0;
@@ -59,6 +62,7 @@ fn options() -> Res<Options> {
             "--seconds" => o.seconds = value()?.parse()?,
             "--cold-runs" => o.cold_runs = value()?.parse()?,
             "--target-dir" => o.target_dir = value()?.into(),
+            "--lambda-dir" => o.lambda_dir = Some(value()?.into()),
             "--out" => o.out = value()?.into(),
             "--skip-cold" => {
                 o.skip_cold = true;
@@ -131,7 +135,11 @@ async fn run(o: Options) -> Res<()> {
     }
     let sts_calls = fx.app.sessions.sts_calls();
 
-    let sizes = report::sizes(&o.target_dir);
+    let lambda_dir = o
+        .lambda_dir
+        .clone()
+        .unwrap_or_else(|| o.target_dir.join("lambda"));
+    let sizes = report::sizes(&o.target_dir, &lambda_dir);
     let mut cold_starts = Vec::new();
     if !o.skip_cold {
         let logs = o.out.join("cold-start-logs");

@@ -107,12 +107,12 @@ fn has_symtab(path: &Path) -> Option<bool> {
     Some((0..shnum).any(|i| u32_at(shoff + i * shentsize + 4) == Some(2)))
 }
 
-pub fn sizes(target_dir: &Path) -> Vec<Size> {
+pub fn sizes(target_dir: &Path, lambda_dir: &Path) -> Vec<Size> {
     FUNCTIONS
         .iter()
         .map(|b| {
             let path = target_dir.join("release").join(b);
-            let lambda = target_dir.join("lambda").join(b).join("bootstrap");
+            let lambda = lambda_dir.join(b).join("bootstrap");
             Size {
                 binary: (*b).to_owned(),
                 bytes: std::fs::metadata(&path).ok().map(|m| m.len()),

@@ -118,11 +118,32 @@ async fn voiding_an_invoice_needs_a_fresh_step_up_bound_to_the_sign_in() {
     assert_eq!(stepped.status, 200, "{}", stepped.body);
     assert_eq!(stepped.body["action_class"], "billing_corrections");
 
-    let voided = s
+    // Two phases: prepare answers a summary and a confirmation bound to this exact request.
+    let prepared = s
         .post(
             &format!("/invoices/{id}/void"),
             &accounting.access_token,
             &void,
+        )
+        .await;
+    assert_eq!(prepared.status, 202, "{}", prepared.body);
+    assert!(prepared.body["summary"]
+        .as_str()
+        .is_some_and(|m| m.contains("Void invoice #1") && m.contains("99.00")));
+    let confirmation = prepared.body["confirmation_id"].clone();
+    let changed = s
+        .post(
+            &format!("/invoices/{id}/void"),
+            &accounting.access_token,
+            &json!({"reason": "Something else", "confirmation_id": confirmation}),
+        )
+        .await;
+    changed.assert_problem(409);
+    let voided = s
+        .post(
+            &format!("/invoices/{id}/void"),
+            &accounting.access_token,
+            &json!({"reason": "Billed the wrong customer", "confirmation_id": confirmation}),
         )
         .await;
     assert_eq!(voided.status, 200, "{}", voided.body);
@@ -136,16 +157,29 @@ async fn voiding_an_invoice_needs_a_fresh_step_up_bound_to_the_sign_in() {
     s.post(&format!("/invoices/{other}/void"), &fresh_token, &void)
         .await
         .assert_problem(401);
+    let again = s
+        .post(
+            &format!("/invoices/{other}/void"),
+            &accounting.access_token,
+            &void,
+        )
+        .await;
+    assert_eq!(
+        again.status, 202,
+        "the first sign-in still may: {}",
+        again.body
+    );
+    let mut confirmed = void.clone();
+    confirmed["confirmation_id"] = again.body["confirmation_id"].clone();
     assert_eq!(
         s.post(
             &format!("/invoices/{other}/void"),
             &accounting.access_token,
-            &void
+            &confirmed
         )
         .await
         .status,
-        200,
-        "the first sign-in still may"
+        200
     );
 
     let audit = s.audit(&t).await;

@@ -24,6 +24,9 @@ pub enum InvoiceStatus {
 #[serde(deny_unknown_fields)]
 pub struct VoidInvoice {
     pub reason: String,
+    /// From the prepare call: absent, the call only prepares (202 with a summary).
+    #[serde(default)]
+    pub confirmation_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]

@@ -4,6 +4,7 @@ pub mod actions;
 pub mod audit;
 pub mod authz;
 pub mod caller;
+pub mod confirm;
 pub mod cursor;
 pub mod customer;
 pub mod estimate;
