@@ -15,8 +15,6 @@ use rand::RngCore;
 
 fieldvault_aws::handler!(enroll_http, with_session);
 
-pub const PURPOSE: &str = "totp";
-
 async fn enroll_http<S: TenantStore>(
     cx: &Ctx<'_, S>,
     _req: &Request,
@@ -37,7 +35,7 @@ async fn enroll_http<S: TenantStore>(
     let mut secret = [0u8; 20];
     rand::thread_rng().fill_bytes(&mut secret);
     let ciphertext = session
-        .encrypt_secret(&secret, &c.user, PURPOSE)
+        .encrypt_secret(&secret, &c.user, fieldvault_aws::mfa::TOTP_PURPOSE)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let enrollment = Enrollment {

@@ -4,11 +4,10 @@ use fieldvault_aws::app::{json_body, Reply};
 use fieldvault_aws::session::TenantSession;
 use fieldvault_core::actions::Action;
 use fieldvault_core::authz::Resource;
-use fieldvault_core::keys;
-use fieldvault_core::mfa::{Enrollment, StepUpInput, StepUpProof, PROOF_VALID_FOR};
+use fieldvault_core::mfa::{StepUpInput, StepUpProof, PROOF_VALID_FOR};
 use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::{store_error, Ctx};
-use fieldvault_core::store::{TenantStore, Write};
+use fieldvault_core::store::TenantStore;
 use lambda_http::Request;
 
 fieldvault_aws::handler!(step_up_http, with_session);
@@ -28,7 +27,8 @@ async fn step_up_http<S: TenantStore>(
     let sign_in = c.sign_in_id.clone().ok_or_else(|| {
         ApiError::Unauthenticated("this token names no sign-in to bind a step-up to".into())
     })?;
-    let (_, mut writes) = attempt(cx, session, &input.code, Action::StepUp, true).await?;
+    let (_, mut writes) =
+        fieldvault_aws::mfa::attempt(cx, session, &input.code, Action::StepUp, true).await?;
     let proof = StepUpProof {
         action_class: input.action_class,
         sign_in_id: sign_in,
@@ -46,57 +46,4 @@ async fn step_up_http<S: TenantStore>(
     .await
     .map_err(store_error)?;
     Reply::ok(&proof)
-}
-
-/// Check a code against the caller's enrollment, consuming it or counting the failure; both
-/// outcomes are written with their audit record.
-async fn attempt<S: TenantStore>(
-    cx: &Ctx<'_, S>,
-    session: &TenantSession,
-    code: &str,
-    action: Action,
-    require_confirmed: bool,
-) -> Result<(Enrollment, Vec<Write>), ApiError> {
-    let c = cx.caller;
-    let enrollment: Enrollment =
-        cx.get(&keys::mfa(&c.tenant, &c.user))
-            .await?
-            .ok_or_else(|| {
-                ApiError::Conflict("no authenticator is enrolled (POST /me/mfa/totp)".into())
-            })?;
-    if require_confirmed != enrollment.confirmed {
-        return Err(ApiError::Conflict(if require_confirmed {
-            "confirm the authenticator first (POST /me/mfa/totp/confirm)".into()
-        } else {
-            "the authenticator is already confirmed".into()
-        }));
-    }
-    let secret = session
-        .decrypt_secret(&enrollment.secret_ciphertext, &c.user, "totp")
-        .await
-        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
-    let (ok, next) = enrollment.attempt(&secret, code, cx.now());
-    let resource = format!("user/{}", c.user);
-    if !ok {
-        let reason = if enrollment.locked(cx.now()) {
-            "locked out"
-        } else {
-            "wrong or reused code"
-        };
-        cx.commit_refusal(
-            action,
-            &resource,
-            reason,
-            vec![next.write(Some(enrollment.version))],
-        )
-        .await
-        .map_err(store_error)?;
-        return Err(ApiError::Unauthenticated(if next.locked(cx.now()) {
-            "too many wrong codes; try again in 15 minutes".into()
-        } else {
-            "the code is wrong or was already used".into()
-        }));
-    }
-    let write = next.write(Some(enrollment.version));
-    Ok((next, vec![write]))
 }

@@ -4,6 +4,7 @@ pub mod app;
 pub mod dynamo;
 pub mod guard;
 pub mod metrics;
+pub mod mfa;
 pub mod onboarding;
 pub mod session;
 pub mod settings;

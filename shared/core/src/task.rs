@@ -365,3 +365,58 @@ mod tests {
         assert!(done.complete(&UserId::parse("u").expect("u"), now).is_err());
     }
 }
+
+/// Loading and saving tasks for the task functions.
+pub mod store {
+    use super::Task;
+    use crate::actions::Action;
+    use crate::authz::Resource;
+    use crate::keys;
+    use crate::problem::ApiError;
+    use crate::request::{store_error, Ctx};
+    use crate::store::TenantStore;
+
+    /// A task of the caller's tenant, of a kind the caller's role works (else 404), authorized.
+    pub async fn load<S: TenantStore>(
+        cx: &Ctx<'_, S>,
+        raw_id: &str,
+        action: Action,
+    ) -> Result<Task, ApiError> {
+        let (kind, subject) = Task::parse_id(raw_id).ok_or(ApiError::NotFound)?;
+        let t = &cx.caller.tenant;
+        let task: Task = cx
+            .get(&keys::task(t, kind.as_str(), subject))
+            .await?
+            .filter(|task: &Task| task.kind.shown_to(cx.caller.role))
+            .ok_or(ApiError::NotFound)?;
+        cx.authorize(
+            action,
+            &Resource::Record {
+                tenant: t.clone(),
+                kind: "Task",
+                id: task.id.clone(),
+            },
+        )
+        .await?;
+        Ok(task)
+    }
+
+    pub async fn save<S: TenantStore>(
+        cx: &Ctx<'_, S>,
+        action: Action,
+        before: &Task,
+        after: &Task,
+    ) -> Result<(), ApiError> {
+        let b = serde_json::to_value(before).map_err(|_| ApiError::Internal)?;
+        let a = serde_json::to_value(after).map_err(|_| ApiError::Internal)?;
+        cx.commit(
+            action,
+            &format!("task/{}", after.id),
+            vec![after.put()],
+            Some(&b),
+            Some(&a),
+        )
+        .await
+        .map_err(store_error)
+    }
+}
