@@ -120,3 +120,46 @@ async fn unknown_routes_and_methods_are_problems_with_headers() {
         .await
         .assert_problem(401);
 }
+
+#[test]
+fn the_guard_evaluates_exactly_the_templates_tenant_policy() {
+    // Read template.yaml from disk (not the copy compiled into the binaries), so a guard built
+    // from a stale or different policy fails here.
+    let on_disk = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/template.yaml"))
+        .expect("template.yaml");
+    let template = Template::parse(&on_disk).expect("parses");
+    let names = fieldvault_aws::guard::LocalNames {
+        region: "us-east-1".into(),
+        stack_name: "drift-check".into(),
+        kms_key_id: "key-1".into(),
+    };
+    let expected = names
+        .bindings(&template)
+        .resolve(template.tenant_policy().expect("policy"))
+        .expect("resolves");
+    let guard = fieldvault_aws::guard::PolicyGuard::from_template(
+        &Template::embedded().expect("embedded"),
+        &names,
+    )
+    .expect("guard");
+    assert_eq!(
+        guard.source(),
+        &expected,
+        "the guard and template.yaml disagree"
+    );
+    let sids: Vec<&str> = expected["Statement"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .filter_map(|s| s["Sid"].as_str())
+        .collect();
+    for sid in [
+        "TenantItems",
+        "AuditAppendOnly",
+        "NoTableWideAccess",
+        "TechniciansNeverBillingOrLists",
+        "TenantKeyUse",
+    ] {
+        assert!(sids.contains(&sid), "{sid} missing from the tenant policy");
+    }
+}

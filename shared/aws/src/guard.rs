@@ -36,6 +36,8 @@ pub enum Service {
 #[derive(Debug)]
 pub struct PolicyGuard {
     policy: PolicyDocument,
+    /// The resolved policy document the guard evaluates (for the drift check).
+    source: Value,
     names: ResourceNames,
     /// (table name, index name) → partition key attribute.
     partition_keys: HashMap<(String, Option<String>), String>,
@@ -128,12 +130,18 @@ impl PolicyGuard {
         }
         Ok(PolicyGuard {
             policy,
+            source: resolved,
             names: ResourceNames {
                 region: names.region.clone(),
                 account: LOCAL_ACCOUNT.into(),
             },
             partition_keys,
         })
+    }
+
+    /// The resolved tenant policy this guard evaluates.
+    pub fn source(&self) -> &Value {
+        &self.source
     }
 
     /// What IAM would decide for this serialized request, made by a session with these tags.
