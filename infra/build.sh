@@ -183,6 +183,14 @@ machine = struct.unpack_from("<H", head, 18)[0]
 if machine != want:
     sys.exit(f"infra/build.sh: {path} has ELF machine {machine}, expected {want}")
 PY
+  # provided.al2023 has glibc 2.34: a newer symbol version would fail at cold start.
+  if command -v readelf >/dev/null 2>&1; then
+    glibc="$(readelf -V "${bin}" | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -uV | tail -n 1)"
+    if [[ -n "${glibc}" && "$(printf '%s\n2.34\n' "${glibc}" | sort -V | tail -n 1)" != 2.34 ]]; then
+      echo "infra/build.sh: ${bin} needs glibc ${glibc}; Amazon Linux 2023 has 2.34" >&2
+      exit 1
+    fi
+  fi
 done
 
 # Lay out what `sam build` would: one directory per function holding `bootstrap`, and the
