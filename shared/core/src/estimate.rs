@@ -568,8 +568,8 @@ pub mod store {
     use crate::ids::EstimateId;
     use crate::keys;
     use crate::problem::ApiError;
-    use crate::request::{store_error, Ctx};
-    use crate::store::{StoreError, TenantStore};
+    use crate::request::Ctx;
+    use crate::store::TenantStore;
 
     pub fn resource(e: &Estimate) -> Resource {
         Resource::Record {
@@ -601,23 +601,10 @@ pub mod store {
         before: &Estimate,
         after: &Estimate,
     ) -> Result<(), ApiError> {
-        let b = serde_json::to_value(before).map_err(|_| ApiError::Internal)?;
-        let a = serde_json::to_value(after).map_err(|_| ApiError::Internal)?;
         let mut writes = vec![after.write(Some(before.version))];
         writes.extend(crate::task::for_estimate(Some(before), after, cx.now()));
-        cx.commit(
-            action,
-            &format!("estimate/{}", after.id),
-            writes,
-            Some(&b),
-            Some(&a),
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::ConditionFailed { .. } => {
-                ApiError::Conflict("the estimate changed meanwhile; reload and retry".into())
-            }
-            other => store_error(other),
-        })
+        let resource = format!("estimate/{}", after.id);
+        cx.commit_change(action, &resource, writes, Some(before), after, "estimate")
+            .await
     }
 }

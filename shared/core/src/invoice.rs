@@ -416,24 +416,11 @@ pub mod store {
         before: &Invoice,
         after: &Invoice,
     ) -> Result<(), ApiError> {
-        let b = serde_json::to_value(before).map_err(|_| ApiError::Internal)?;
-        let a = serde_json::to_value(after).map_err(|_| ApiError::Internal)?;
         let mut writes = vec![after.write(Some(before.version))];
         writes.extend(crate::task::for_invoice(Some(before), after));
-        cx.commit(
-            action,
-            &format!("invoice/{}", after.id),
-            writes,
-            Some(&b),
-            Some(&a),
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::ConditionFailed { .. } => {
-                ApiError::Conflict("the invoice changed meanwhile; reload and retry".into())
-            }
-            other => store_error(other),
-        })
+        let resource = format!("invoice/{}", after.id);
+        cx.commit_change(action, &resource, writes, Some(before), after, "invoice")
+            .await
     }
 
     /// Try to issue `draft`: the counter's next number and the issued invoice commit

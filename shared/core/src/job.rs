@@ -664,7 +664,7 @@ pub mod store {
     use crate::keys;
     use crate::problem::ApiError;
     use crate::request::{store_error, Ctx};
-    use crate::store::{Condition, StoreError, TenantStore, Write};
+    use crate::store::{Condition, TenantStore, Write};
     use crate::user::{UserProfile, UserStatus};
 
     pub fn resource(j: &Job) -> Resource {
@@ -761,24 +761,8 @@ pub mod store {
         writes.extend(crate::task::for_job(before, after, cx.now()));
         writes.extend(extra);
         writes.extend(assignment_writes(cx, before, after).await?);
-        let b = before
-            .map(serde_json::to_value)
-            .transpose()
-            .map_err(|_| ApiError::Internal)?;
-        let a = serde_json::to_value(after).map_err(|_| ApiError::Internal)?;
-        cx.commit(
-            action,
-            &format!("job/{}", after.id),
-            writes,
-            b.as_ref(),
-            Some(&a),
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::ConditionFailed { .. } => {
-                ApiError::Conflict("the job changed meanwhile; reload and retry".into())
-            }
-            other => store_error(other),
-        })
+        let resource = format!("job/{}", after.id);
+        cx.commit_change(action, &resource, writes, before, after, "job")
+            .await
     }
 }

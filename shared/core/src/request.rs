@@ -139,6 +139,32 @@ impl<S: TenantStore> Ctx<'_, S> {
         }
     }
 
+    /// Commit a record's change (`writes`), audited with the before/after diff; a failed
+    /// condition means someone changed the `what` meanwhile (409).
+    pub async fn commit_change<T: serde::Serialize>(
+        &self,
+        action: Action,
+        resource: &str,
+        writes: Vec<Write>,
+        before: Option<&T>,
+        after: &T,
+        what: &str,
+    ) -> Result<(), ApiError> {
+        let b = before
+            .map(serde_json::to_value)
+            .transpose()
+            .map_err(|_| ApiError::Internal)?;
+        let a = serde_json::to_value(after).map_err(|_| ApiError::Internal)?;
+        self.commit(action, resource, writes, b.as_ref(), Some(&a))
+            .await
+            .map_err(|e| match e {
+                StoreError::ConditionFailed { .. } => {
+                    ApiError::Conflict(format!("the {what} changed meanwhile; reload and retry"))
+                }
+                other => store_error(other),
+            })
+    }
+
     /// Commit writes that record a refused attempt (a wrong MFA code and its failure count)
     /// with a `denied` audit record, in one transaction.
     pub async fn commit_refusal(

@@ -373,7 +373,7 @@ pub mod store {
     use crate::authz::Resource;
     use crate::keys;
     use crate::problem::ApiError;
-    use crate::request::{store_error, Ctx};
+    use crate::request::Ctx;
     use crate::store::TenantStore;
 
     /// A task of the caller's tenant, of a kind the caller's role works (else 404), authorized.
@@ -407,16 +407,15 @@ pub mod store {
         before: &Task,
         after: &Task,
     ) -> Result<(), ApiError> {
-        let b = serde_json::to_value(before).map_err(|_| ApiError::Internal)?;
-        let a = serde_json::to_value(after).map_err(|_| ApiError::Internal)?;
-        cx.commit(
+        let resource = format!("task/{}", after.id);
+        cx.commit_change(
             action,
-            &format!("task/{}", after.id),
+            &resource,
             vec![after.put()],
-            Some(&b),
-            Some(&a),
+            Some(before),
+            after,
+            "task",
         )
         .await
-        .map_err(store_error)
     }
 }
