@@ -41,6 +41,26 @@ pub struct Units {
     pub calls: BTreeMap<String, u64>,
     pub read: f64,
     pub write: f64,
+    /// Capacity by table and index, as DynamoDB Local reports it (INDEXES).
+    pub targets: BTreeMap<String, f64>,
+}
+
+impl Units {
+    fn add_targets<'a>(
+        &mut self,
+        consumed: impl IntoIterator<Item = &'a aws_sdk_dynamodb::types::ConsumedCapacity>,
+    ) {
+        for c in consumed {
+            let table = c.table_name().unwrap_or("?").to_owned();
+            if let Some(u) = c.table().and_then(|t| t.capacity_units) {
+                *self.targets.entry(table.clone()).or_default() += u;
+            }
+            for (index, cap) in c.global_secondary_indexes().into_iter().flatten() {
+                *self.targets.entry(format!("{table}/{index}")).or_default() +=
+                    cap.capacity_units.unwrap_or(0.0);
+            }
+        }
+    }
 }
 
 fn key_attrs(key: &Key) -> HashMap<String, AttributeValue> {
@@ -383,6 +403,7 @@ pub async fn exec(
                     .map_err(|e| format!("GetItem: {}", DisplayErrorContext(e)))?;
                 *units.calls.entry("GetItem".into()).or_default() += 1;
                 units.read += units_of(out.consumed_capacity());
+                units.add_targets(out.consumed_capacity());
             }
             BareOp::Query {
                 table,
@@ -409,6 +430,7 @@ pub async fn exec(
                 }
                 *units.calls.entry("Query".into()).or_default() += 1;
                 units.read += units_of(out.consumed_capacity());
+                units.add_targets(out.consumed_capacity());
             }
             BareOp::Transact(items) => {
                 let out = client
@@ -420,6 +442,7 @@ pub async fn exec(
                     .map_err(|e| format!("TransactWriteItems: {}", DisplayErrorContext(e)))?;
                 *units.calls.entry("TransactWriteItems".into()).or_default() += 1;
                 units.write += units_of(out.consumed_capacity());
+                units.add_targets(out.consumed_capacity());
             }
         }
     }

@@ -122,6 +122,8 @@ pub struct CaseResult {
     /// Read and write units per request, from the bare mirror (ReturnConsumedCapacity=INDEXES).
     pub rru_per_request: f64,
     pub wru_per_request: f64,
+    /// The same units by table and index (DynamoDB Local's INDEXES breakdown).
+    pub capacity_by_target_per_request: BTreeMap<String, f64>,
     /// The items one request writes (sizes by DynamoDB's rules) and the write units AWS's
     /// published rules give for them.
     pub write_items: Vec<ItemSize>,
@@ -180,6 +182,9 @@ pub async fn sequential(fx: &Fixture, case: Case, warmup: usize, n: usize) -> Re
                         merge(&mut bare_units.calls, u.calls);
                         bare_units.read += u.read;
                         bare_units.write += u.write;
+                        for (k, v) in u.targets {
+                            *bare_units.targets.entry(k).or_default() += v;
+                        }
                     }
                 }
                 1 => {
@@ -258,6 +263,11 @@ pub async fn sequential(fx: &Fixture, case: Case, warmup: usize, n: usize) -> Re
         bare_calls_per_request: per_request(&bare_units.calls, n),
         rru_per_request: bare_units.read / n.max(1) as f64,
         wru_per_request: bare_units.write / n.max(1) as f64,
+        capacity_by_target_per_request: bare_units
+            .targets
+            .iter()
+            .map(|(k, v)| (k.clone(), v / n.max(1) as f64))
+            .collect(),
         aws_rule_wru_per_request: aws_rule_wru(&write_items),
         write_items,
         errors,
@@ -331,6 +341,10 @@ pub struct Parts {
     pub event_round_trip: Summary,
     /// An HTTP request over loopback that the gateway answers 404 (no auth, no handler).
     pub http_floor: Summary,
+    /// One Cedar authorization (GetCustomer on a customer) by the app's policy engine.
+    pub cedar_decide: Summary,
+    /// Shaping a list page: 25 items from attribute values to `Customer` to response JSON.
+    pub list_shaping: Summary,
 }
 
 pub async fn parts(fx: &Fixture, n: usize) -> Res<Parts> {
@@ -374,7 +388,73 @@ pub async fn parts(fx: &Fixture, n: usize) -> Res<Parts> {
             return Err(format!("GET /bench-not-found answered {status}, not 404").into());
         }
     }
+    let claims: std::collections::HashMap<String, String> = fx
+        .owner()
+        .claims
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+        .collect();
+    let caller = fieldvault_core::caller::Caller::from_claims(&claims)
+        .map_err(|e| format!("caller from the owner's claims: {e}"))?;
+    let resource = fieldvault_core::authz::Resource::Customer {
+        tenant: fx.tenant.clone(),
+        id: fieldvault_core::ids::CustomerId::new(ulid::Ulid::new()),
+        assigned_technicians: Vec::new(),
+    };
+    let mut cedar = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let decided = fx.app.policy.decide(
+            &caller,
+            fieldvault_core::actions::Action::GetCustomer,
+            &resource,
+        );
+        cedar.push(t.elapsed());
+        if decided.is_err() {
+            return Err("the owner was refused GetCustomer".into());
+        }
+    }
+    let page = fx
+        .bare
+        .query()
+        .table_name(&fx.stack.data_table)
+        .index_name(fieldvault_core::keys::GSI1)
+        .key_condition_expression("#pk = :pk")
+        .expression_attribute_names("#pk", fieldvault_core::keys::GSI1_PK)
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(fieldvault_core::keys::customers_list(
+                &fx.tenant,
+            )),
+        )
+        .limit(25)
+        .send()
+        .await
+        .map_err(|e| format!("Query: {}", aws_sdk_dynamodb::error::DisplayErrorContext(e)))?;
+    let mut shaping = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let customers: Vec<fieldvault_core::customer::Customer> = page
+            .items()
+            .iter()
+            .map(|attrs| {
+                attrs
+                    .iter()
+                    .filter(|(k, _)| !["pk", "sk", "gsi1pk", "gsi1sk"].contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), fieldvault_aws::dynamo::from_attr(v)))
+                    .collect::<serde_json::Map<String, serde_json::Value>>()
+            })
+            .filter_map(|item| fieldvault_core::customer::Customer::from_item(&item))
+            .collect();
+        let body = serde_json::to_string(&serde_json::json!({ "items": customers }))?;
+        shaping.push(t.elapsed());
+        if customers.len() != page.items().len() || body.is_empty() {
+            return Err("list shaping: items did not parse as customers".into());
+        }
+    }
     Ok(Parts {
+        cedar_decide: Summary::of(&cedar),
+        list_shaping: Summary::of(&shaping),
         jwt_verify: Summary::of(&jwt),
         event_round_trip: Summary::of(&event),
         http_floor: Summary::of(&floor),
