@@ -240,6 +240,7 @@ async fn run(o: Options) -> Res<()> {
 
 #[tokio::main]
 async fn main() {
+    fieldvault_aws::install_tls_provider();
     let result = match options() {
         Ok(o) => run(o).await,
         Err(e) => Err(e),

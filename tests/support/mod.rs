@@ -103,6 +103,7 @@ impl TestTenant {
 
 impl Stack {
     pub async fn connect() -> Stack {
+        fieldvault_aws::install_tls_provider();
         let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
         Stack {
             api: env("FV_API_URL"),
@@ -297,6 +298,72 @@ pub fn body_json(resp: &lambda_http::Response<lambda_http::Body>) -> Value {
         lambda_http::Body::Text(t) => serde_json::from_str(t).unwrap_or(Value::Null),
         lambda_http::Body::Binary(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
         _ => Value::Null,
+    }
+}
+
+fn base32_decode(s: &str) -> Vec<u8> {
+    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in s.chars() {
+        let v = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".find(c).expect("base32") as u32;
+        buffer = (buffer << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            out.push((buffer >> (bits - 8)) as u8);
+            bits -= 8;
+        }
+    }
+    out
+}
+
+impl Stack {
+    /// Enroll a TOTP authenticator and confirm it (a wrong code first must be refused);
+    /// returns the secret and the time step the confirmation consumed.
+    pub async fn enroll_totp(&self, user: &TestUser) -> (Vec<u8>, i64) {
+        use fieldvault_core::mfa::{code_at, step_of};
+        let e = self
+            .call("POST", "/me/mfa/totp", Some(&user.access_token), None)
+            .await;
+        assert_eq!(e.status, 201, "{}", e.body);
+        assert!(e.body["otpauth_uri"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("otpauth://totp/")));
+        let secret = base32_decode(e.body["secret_base32"].as_str().expect("secret"));
+        let wrong = self
+            .post(
+                "/me/mfa/totp/confirm",
+                &user.access_token,
+                &serde_json::json!({"code": "000000"}),
+            )
+            .await;
+        assert_eq!(
+            wrong.status, 401,
+            "a wrong confirmation code was accepted: {}",
+            wrong.body
+        );
+        let step = step_of(time::OffsetDateTime::now_utc());
+        let ok = self
+            .post(
+                "/me/mfa/totp/confirm",
+                &user.access_token,
+                &serde_json::json!({"code": code_at(&secret, step).expect("code")}),
+            )
+            .await;
+        assert_eq!(ok.status, 200, "{}", ok.body);
+        (secret, step)
+    }
+
+    /// Enroll `user` and step up for `action_class` in their current sign-in.
+    pub async fn step_up(&self, user: &TestUser, action_class: &str) {
+        use fieldvault_core::mfa::code_at;
+        let (secret, used) = self.enroll_totp(user).await;
+        let stepped = self
+            .post(
+                "/me/mfa/step-up",
+                &user.access_token,
+                &serde_json::json!({"code": code_at(&secret, used + 1).expect("code"), "action_class": action_class}),
+            )
+            .await;
+        assert_eq!(stepped.status, 200, "{}", stepped.body);
     }
 }
 

@@ -9,6 +9,7 @@ mod invoices;
 mod jobs;
 mod matrix;
 mod mfa;
+mod payments;
 mod routes;
 mod tasks;
 mod tokens;

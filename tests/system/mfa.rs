@@ -3,54 +3,13 @@
 //! gate voiding an invoice.
 use fieldvault_core::caller::Role;
 use fieldvault_core::keys;
-use fieldvault_core::mfa::{code_at, step_of};
+use fieldvault_core::mfa::code_at;
 use fieldvault_system_tests::{new_customer, Stack, TestTenant, TestUser};
 use serde_json::{json, Value};
 
-fn base32_decode(s: &str) -> Vec<u8> {
-    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in s.chars() {
-        let v = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".find(c).expect("base32") as u32;
-        buffer = (buffer << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            out.push((buffer >> (bits - 8)) as u8);
-            bits -= 8;
-        }
-    }
-    out
-}
-
 /// Enroll and confirm; returns the secret and the step the confirmation consumed.
 async fn enroll(s: &Stack, user: &TestUser) -> (Vec<u8>, i64) {
-    let e = s
-        .call("POST", "/me/mfa/totp", Some(&user.access_token), None)
-        .await;
-    assert_eq!(e.status, 201, "{}", e.body);
-    assert!(e.body["otpauth_uri"]
-        .as_str()
-        .is_some_and(|u| u.starts_with("otpauth://totp/")));
-    let secret = base32_decode(e.body["secret_base32"].as_str().expect("secret"));
-    let wrong = s
-        .post(
-            "/me/mfa/totp/confirm",
-            &user.access_token,
-            &json!({"code": "000000"}),
-        )
-        .await;
-    if wrong.status != 401 {
-        panic!("a wrong confirmation code was accepted: {}", wrong.body);
-    }
-    let step = step_of(time::OffsetDateTime::now_utc());
-    let ok = s
-        .post(
-            "/me/mfa/totp/confirm",
-            &user.access_token,
-            &json!({"code": code_at(&secret, step).expect("code")}),
-        )
-        .await;
-    assert_eq!(ok.status, 200, "{}", ok.body);
-    (secret, step)
+    s.enroll_totp(user).await
 }
 
 async fn issued_invoice(s: &Stack, t: &TestTenant) -> String {

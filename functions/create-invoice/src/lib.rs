@@ -33,6 +33,10 @@ pub async fn create_invoice<S: TenantStore>(
 ) -> Result<Invoice, ApiError> {
     let t = &cx.caller.tenant;
     fieldvault_core::customer::store::referenced(cx, &input.customer_id, None).await?;
+    if input.deposit.is_some() || input.estimate_id.is_some() {
+        let invoice = deposit_invoice(cx, input).await?;
+        return save_new(cx, invoice).await;
+    }
     let (copied, estimate_id) = match input.job_id {
         None => (Vec::new(), None),
         Some(job_id) => {
@@ -74,19 +78,40 @@ pub async fn create_invoice<S: TenantStore>(
         cx.now(),
         cx.ids,
     )?;
+    save_new(cx, invoice).await
+}
+
+async fn save_new<S: TenantStore>(cx: &Ctx<'_, S>, invoice: Invoice) -> Result<Invoice, ApiError> {
     let after = serde_json::to_value(&invoice).map_err(|_| ApiError::Internal)?;
+    let mut writes = vec![invoice.write(None)];
+    writes.extend(fieldvault_core::task::for_invoice(None, &invoice));
     cx.commit(
         Action::CreateInvoice,
         &format!("invoice/{}", invoice.id),
-        {
-            let mut w = vec![invoice.write(None)];
-            w.extend(fieldvault_core::task::for_invoice(None, &invoice));
-            w
-        },
+        writes,
         None,
         Some(&after),
     )
     .await
     .map_err(store_error)?;
     Ok(invoice)
+}
+
+/// A deposit invoice on an approved estimate of the customer.
+async fn deposit_invoice<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    input: &NewInvoice,
+) -> Result<Invoice, ApiError> {
+    let estimate_id = input
+        .estimate_id
+        .ok_or_else(|| ApiError::invalid_field("estimate_id", "is required for a deposit"))?;
+    let estimate = cx
+        .store
+        .get(&keys::estimate(&cx.caller.tenant, &estimate_id))
+        .await
+        .map_err(store_error)?
+        .as_ref()
+        .and_then(Estimate::from_item)
+        .ok_or_else(|| ApiError::invalid_field("estimate_id", "is not an estimate"))?;
+    Invoice::deposit(input, &estimate, &cx.caller.user, cx.now(), cx.ids)
 }

@@ -1,11 +1,12 @@
 //! `GET /customers/{id}/timeline`: the connected record of one customer, in order: leads and
-//! jobs (with their visits) from the operations index, estimates and invoices from the billing
-//! index. One read and two queries. Technicians (only for customers with their work) get no
+//! jobs (with their visits) from the operations index, estimates, invoices, credit notes and
+//! payments from the billing index. One read and two queries. Technicians (only for customers with their work) get no
 //! billing and only their own jobs.
 use fieldvault_aws::app::{path_param, Reply};
 use fieldvault_core::actions::Action;
 use fieldvault_core::authz::Resource;
 use fieldvault_core::caller::Role;
+use fieldvault_core::credit_note::CreditNote;
 use fieldvault_core::customer::Customer;
 use fieldvault_core::estimate::Estimate;
 use fieldvault_core::ids::CustomerId;
@@ -13,6 +14,7 @@ use fieldvault_core::intake::Lead;
 use fieldvault_core::invoice::Invoice;
 use fieldvault_core::job::Job;
 use fieldvault_core::keys;
+use fieldvault_core::payment::Payment;
 use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::{store_error, Ctx};
 use fieldvault_core::routes::{Timeline, TimelineEntry};
@@ -46,6 +48,20 @@ fn entry(item: fieldvault_core::store::Item, today: time::Date) -> Option<Timeli
             e.id.to_string(),
             e.created_at,
             serde_json::to_value(e.view(today)).ok()?,
+        )
+    } else if let Some(p) = Payment::from_item(&item) {
+        (
+            "payment",
+            p.id.to_string(),
+            p.received_at,
+            serde_json::to_value(&p).ok()?,
+        )
+    } else if let Some(n) = CreditNote::from_item(&item) {
+        (
+            "credit_note",
+            n.id.to_string(),
+            n.issued_at,
+            serde_json::to_value(&n).ok()?,
         )
     } else if let Some(i) = Invoice::from_item(&item) {
         (

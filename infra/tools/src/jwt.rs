@@ -39,7 +39,10 @@ impl JwtVerifier {
             audiences,
             jwks_url,
             keys: RwLock::new(HashMap::new()),
-            http: reqwest::Client::new(),
+            http: {
+                fieldvault_aws::install_tls_provider();
+                reqwest::Client::new()
+            },
         }
     }
 

@@ -5,3 +5,4 @@ pub mod gateway;
 pub mod jwt;
 pub mod provision;
 pub mod registry;
+pub mod sandbox;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 use fieldvault_aws::onboarding::{onboard_tenant, NewUser};
+use fieldvault_aws::settings::PaymentSettings;
 use fieldvault_aws::App;
 use fieldvault_core::caller::Role;
 use fieldvault_core::ids::TenantId;
@@ -15,6 +16,7 @@ use fieldvault_core::template::Template;
 use fieldvault_tools::gateway::Gateway;
 use fieldvault_tools::jwt::JwtVerifier;
 use fieldvault_tools::provision::{provision, BoxError};
+use fieldvault_tools::sandbox::Sandbox;
 
 const DEMO_TENANT: &str = "demo-shop";
 const DEMO_PASSWORD: &str = "Demo-password-1!";
@@ -26,9 +28,17 @@ fn flag(args: &[String], name: &str) -> Option<String> {
         .cloned()
 }
 
+fn random_hex() -> String {
+    rand::random::<[u8; 16]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[tokio::main]
 async fn main() {
     fieldvault_aws::app::init_tracing();
+    fieldvault_aws::install_tls_provider();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("up") => up(&args[1..]).await,
@@ -49,10 +59,32 @@ async fn up(args: &[String]) -> Result<(), BoxError> {
     let stack_name = flag(args, "--stack-name").unwrap_or_else(|| "fieldvault-local".into());
     let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
     let stack = provision(&sdk, &stack_name).await?;
-    let app: &'static App = Box::leak(Box::new(App::new(sdk.clone(), stack.settings(true)?)?));
-
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     let url = format!("http://{}", listener.local_addr()?);
+
+    // The sandbox payment provider, on a port of its own like a separate host. Two webhook
+    // secrets are configured (it signs with the first) so rotation is exercised locally.
+    let sandbox_listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let sandbox_url = format!("http://{}", sandbox_listener.local_addr()?);
+    let payments = PaymentSettings {
+        api_url: sandbox_url.clone(),
+        api_key: format!("sk_sandbox_{}", random_hex()),
+        webhook_secrets: vec![
+            format!("whsec_{}", random_hex()).into_bytes(),
+            format!("whsec_{}", random_hex()).into_bytes(),
+        ],
+        return_url: format!("{sandbox_url}/done?invoice={{invoice_id}}"),
+    };
+    let sandbox = Arc::new(Sandbox::new(
+        sandbox_url.clone(),
+        payments.api_key.clone(),
+        payments.webhook_secrets[0].clone(),
+        format!("{url}/webhooks/payments"),
+    ));
+    tokio::spawn(sandbox.serve(sandbox_listener));
+    let mut settings = stack.settings(true)?;
+    settings.payments = Some(payments.clone());
+    let app: &'static App = Box::leak(Box::new(App::new(sdk.clone(), settings)?));
     let verifier = JwtVerifier::new(
         stack.issuer.clone(),
         vec![stack.client_id.clone()],
@@ -91,6 +123,15 @@ async fn up(args: &[String]) -> Result<(), BoxError> {
 
     let mut env: Vec<(&str, String)> = stack.env();
     env.push(("FV_API_URL", url.clone()));
+    env.push(("FV_PAYMENTS_API_URL", payments.api_url.clone()));
+    env.push(("FV_PAYMENTS_API_KEY", payments.api_key.clone()));
+    let secrets: Vec<String> = payments
+        .webhook_secrets
+        .iter()
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect();
+    env.push(("FV_PAYMENTS_WEBHOOK_SECRETS", secrets.join(",")));
+    env.push(("FV_PAYMENTS_RETURN_URL", payments.return_url.clone()));
     if let Some(path) = flag(args, "--env-out") {
         let text: String = env
             .iter()

@@ -101,6 +101,24 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("VoidInvoiceFunction", |a, r| {
         Box::pin(fv_void_invoice::handle(a, r))
     }),
+    ("StartCheckoutFunction", |a, r| {
+        Box::pin(fv_start_checkout::handle(a, r))
+    }),
+    ("PaymentWebhookFunction", |a, r| {
+        Box::pin(fv_payment_webhook::handle(a, r))
+    }),
+    ("RecordPaymentFunction", |a, r| {
+        Box::pin(fv_record_payment::handle(a, r))
+    }),
+    ("GetPaymentFunction", |a, r| {
+        Box::pin(fv_get_payment::handle(a, r))
+    }),
+    ("RefundPaymentFunction", |a, r| {
+        Box::pin(fv_refund_payment::handle(a, r))
+    }),
+    ("IssueCreditNoteFunction", |a, r| {
+        Box::pin(fv_issue_credit_note::handle(a, r))
+    }),
     ("GetOpenApiFunction", |a, r| {
         Box::pin(fv_get_openapi::handle(a, r))
     }),

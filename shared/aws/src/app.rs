@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use fieldvault_core::authz::PolicyEngine;
-use fieldvault_core::caller::{Caller, CallerError};
+use fieldvault_core::caller::{Caller, CallerError, Role};
 use fieldvault_core::idempotency::{self, Begin, Claim};
-use fieldvault_core::ids::{IdSource, SystemIds};
+use fieldvault_core::ids::{IdSource, SystemIds, TenantId, UserId};
 use fieldvault_core::problem::{parse_json, ApiError, PROBLEM_CONTENT_TYPE, SECURITY_HEADERS};
 use fieldvault_core::request::{Ctx, RequestMeta};
 use fieldvault_core::template::Template;
@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 
 use crate::dynamo::DynamoStore;
 use crate::guard::{LocalNames, PolicyGuard};
+use crate::payments::SandboxProvider;
 use crate::session::{SessionFactory, TenantSession};
 use crate::settings::Settings;
 
@@ -30,6 +31,8 @@ pub struct App {
     pub sessions: SessionFactory,
     pub policy: PolicyEngine,
     pub ids: Box<dyn IdSource>,
+    /// The payment provider, if configured.
+    pub payments: Option<SandboxProvider>,
     /// Sign-ins this container has already recorded (the store dedupes across containers).
     signed_in: Mutex<HashSet<String>>,
 }
@@ -48,7 +51,14 @@ impl App {
 
     /// An app over a session factory built elsewhere (the benchmark adds call counting).
     pub fn with_sessions(sessions: SessionFactory) -> Result<App, BoxError> {
+        let payments = sessions
+            .settings()
+            .payments
+            .clone()
+            .map(SandboxProvider::new)
+            .transpose()?;
         Ok(App {
+            payments,
             sessions,
             policy: PolicyEngine::load()?,
             ids: Box::new(SystemIds),
@@ -94,6 +104,75 @@ impl App {
             }
         }
         Ok(exchange)
+    }
+
+    /// The payment provider, or 503 where none is configured.
+    pub fn payments(&self) -> Result<&SandboxProvider, ApiError> {
+        self.payments
+            .as_ref()
+            .ok_or_else(|| ApiError::Unavailable("no payment provider is configured".into()))
+    }
+
+    /// The provider's verified webhook acting in `tenant`: a session whose principal is the
+    /// payment provider (a role no token can carry, which the policy lets only record
+    /// payments). Call only after the signature checked out.
+    pub async fn begin_as_provider(
+        &self,
+        req: &Request,
+        tenant: TenantId,
+        provider: &str,
+    ) -> Result<Exchange, ApiError> {
+        let user =
+            UserId::parse(&format!("provider-{provider}")).map_err(|_| ApiError::Internal)?;
+        let caller = Caller {
+            tenant,
+            user,
+            role: Role::PaymentProvider,
+            username: format!("payment provider ({provider})"),
+            sign_in_id: None,
+        };
+        let session = self.sessions.for_caller(&caller).await.map_err(|e| {
+            tracing::error!(error = %e, "tenant session");
+            ApiError::Unavailable(e.to_string())
+        })?;
+        Ok(Exchange {
+            meta: request_meta(req),
+            caller,
+            session,
+        })
+    }
+
+    /// Serve one request of an authenticated route: begin, run `logic` (with the request's
+    /// `Idempotency-Key` honoured when `idempotent`), respond.
+    pub async fn run<F>(&self, req: &Request, idempotent: bool, logic: F) -> Response<Body>
+    where
+        F: AsyncFnOnce(&Ctx<'_, DynamoStore>, &Exchange) -> Result<Reply, ApiError>,
+    {
+        let result = async {
+            let exchange = self.begin(req).await?;
+            if !idempotent {
+                return logic(&self.ctx(&exchange, None), &exchange).await;
+            }
+            match self.idempotency(&exchange, req).await? {
+                None => logic(&self.ctx(&exchange, None), &exchange).await,
+                Some(Begin::Replay { status, body }) => Ok(Reply {
+                    status,
+                    body,
+                    replayed: true,
+                }),
+                Some(Begin::Fresh(claim)) => {
+                    let result = logic(&self.ctx(&exchange, Some(&claim)), &exchange).await;
+                    let (status, body) = match &result {
+                        Ok(r) => (r.status, r.body.clone()),
+                        Err(e) => (e.status().as_u16(), Value::Null),
+                    };
+                    claim.finish(exchange.session.store(), status, &body).await;
+                    result
+                }
+            }
+        }
+        .await;
+        respond(req, result)
     }
 
     pub fn ctx<'a>(
@@ -315,70 +394,35 @@ where
 
 /// Defines a function's `handle`: authenticate, open the tenant session, run `$logic`
 /// (an `async fn(&Ctx<'_, DynamoStore>, &Request) -> Result<Reply, ApiError>`), respond.
-/// Defines a function's `handle`: authenticate, open the tenant session, run `$logic`
-/// (an `async fn(&Ctx<'_, DynamoStore>, &Request) -> Result<Reply, ApiError>`), respond.
-/// `handler!(logic, idempotent)` adds `Idempotency-Key` handling for creating POSTs.
+/// Options after the logic: `idempotent` honours `Idempotency-Key` (creating POSTs);
+/// `with_session` passes the tenant session too (for KMS); `with_app` passes the app (for
+/// the payment provider).
 #[macro_export]
 macro_rules! handler {
     ($logic:path) => {
+        $crate::handler!(@define false, |cx, _ex, _app, req| $logic(cx, req));
+    };
+    ($logic:path, idempotent) => {
+        $crate::handler!(@define true, |cx, _ex, _app, req| $logic(cx, req));
+    };
+    ($logic:path, with_session) => {
+        $crate::handler!(@define false, |cx, ex, _app, req| $logic(cx, req, &ex.session));
+    };
+    ($logic:path, with_app) => {
+        $crate::handler!(@define false, |cx, _ex, app, req| $logic(cx, req, app));
+    };
+    ($logic:path, idempotent, with_app) => {
+        $crate::handler!(@define true, |cx, _ex, app, req| $logic(cx, req, app));
+    };
+    (@define $idempotent:expr, |$cx:ident, $ex:ident, $app:ident, $req:ident| $call:expr) => {
         /// The Lambda handler (also served by the local gateway).
         pub async fn handle(
             app: &$crate::App,
             req: ::lambda_http::Request,
         ) -> ::lambda_http::Response<::lambda_http::Body> {
-            let result = async {
-                let exchange = app.begin(&req).await?;
-                $logic(&app.ctx(&exchange, None), &req).await
-            }
-            .await;
-            $crate::app::respond(&req, result)
-        }
-    };
-    ($logic:path, with_session) => {
-        /// The Lambda handler (also served by the local gateway); the logic also gets the
-        /// tenant session (for KMS).
-        pub async fn handle(
-            app: &$crate::App,
-            req: ::lambda_http::Request,
-        ) -> ::lambda_http::Response<::lambda_http::Body> {
-            let result = async {
-                let exchange = app.begin(&req).await?;
-                $logic(&app.ctx(&exchange, None), &req, &exchange.session).await
-            }
-            .await;
-            $crate::app::respond(&req, result)
-        }
-    };
-    ($logic:path, idempotent) => {
-        /// The Lambda handler (also served by the local gateway); honours `Idempotency-Key`.
-        pub async fn handle(
-            app: &$crate::App,
-            req: ::lambda_http::Request,
-        ) -> ::lambda_http::Response<::lambda_http::Body> {
-            let result = async {
-                let exchange = app.begin(&req).await?;
-                match app.idempotency(&exchange, &req).await? {
-                    None => $logic(&app.ctx(&exchange, None), &req).await,
-                    Some(::fieldvault_core::idempotency::Begin::Replay { status, body }) => {
-                        Ok($crate::Reply {
-                            status,
-                            body,
-                            replayed: true,
-                        })
-                    }
-                    Some(::fieldvault_core::idempotency::Begin::Fresh(claim)) => {
-                        let result = $logic(&app.ctx(&exchange, Some(&claim)), &req).await;
-                        let (status, body) = match &result {
-                            Ok(r) => (r.status, r.body.clone()),
-                            Err(e) => (e.status().as_u16(), ::serde_json::Value::Null),
-                        };
-                        claim.finish(exchange.session.store(), status, &body).await;
-                        result
-                    }
-                }
-            }
-            .await;
-            $crate::app::respond(&req, result)
+            let $app = app;
+            let $req = &req;
+            app.run(&req, $idempotent, async |$cx, $ex| $call.await).await
         }
     };
 }

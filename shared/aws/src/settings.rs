@@ -17,6 +17,46 @@ pub struct Settings {
     /// The stack's name and data key, which the local guard needs to resolve the template.
     pub stack_name: String,
     pub kms_key_id: String,
+    /// The payment provider, when one is configured (payment routes answer 503 otherwise).
+    pub payments: Option<PaymentSettings>,
+}
+
+/// How to reach the payment provider and check its webhooks.
+#[derive(Clone)]
+pub struct PaymentSettings {
+    /// The provider's API base URL.
+    pub api_url: String,
+    pub api_key: String,
+    /// Every secret a webhook signature may use (current first; more during a rotation).
+    pub webhook_secrets: Vec<Vec<u8>>,
+    /// Where the provider's checkout sends the customer back (`{invoice_id}` is replaced).
+    pub return_url: String,
+}
+
+impl PaymentSettings {
+    /// From `FV_PAYMENTS_API_URL`, `FV_PAYMENTS_API_KEY`, `FV_PAYMENTS_WEBHOOK_SECRETS`
+    /// (comma-separated) and `FV_PAYMENTS_RETURN_URL`; `None` if the API URL is unset.
+    pub fn from_env() -> Result<Option<PaymentSettings>, SettingsError> {
+        let Ok(api_url) = var("FV_PAYMENTS_API_URL") else {
+            return Ok(None);
+        };
+        let webhook_secrets: Vec<Vec<u8>> = var("FV_PAYMENTS_WEBHOOK_SECRETS")?
+            .split(',')
+            .map(|s| s.trim().as_bytes().to_vec())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if webhook_secrets.iter().any(|s| s.len() < 16) {
+            return Err(SettingsError(
+                "every FV_PAYMENTS_WEBHOOK_SECRETS entry must be at least 16 bytes".into(),
+            ));
+        }
+        Ok(Some(PaymentSettings {
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            api_key: var("FV_PAYMENTS_API_KEY")?,
+            webhook_secrets,
+            return_url: var("FV_PAYMENTS_RETURN_URL")?,
+        }))
+    }
 }
 
 fn var(name: &str) -> Result<String, SettingsError> {
@@ -40,6 +80,7 @@ impl Settings {
             local: std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok_and(|v| !v.is_empty()),
             stack_name: var("FV_STACK_NAME").unwrap_or_else(|_| "fieldvault".into()),
             kms_key_id: var("FV_KMS_KEY_ID").unwrap_or_default(),
+            payments: PaymentSettings::from_env()?,
         })
     }
 }

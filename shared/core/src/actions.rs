@@ -64,4 +64,11 @@ actions! {
     ConfirmTotp => "mfa.confirm",
     StepUp => "mfa.step_up",
     VoidInvoice => "invoice.void",
+    IssueCreditNote => "invoice.credit_note",
+    StartCheckout => "invoice.checkout",
+    /// The provider's signed webhook reporting a captured payment.
+    ReceivePayment => "payment.receive",
+    RecordPayment => "payment.record",
+    GetPayment => "payment.read",
+    RefundPayment => "payment.refund",
 }

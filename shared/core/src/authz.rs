@@ -194,7 +194,8 @@ mod tests {
     fn caller(tenant: &str, role: Role) -> Caller {
         Caller {
             tenant: TenantId::parse(tenant).expect("tenant"),
-            user: UserId::parse(&format!("user-{role}")).expect("user"),
+            user: UserId::parse(&format!("user-{}", role.as_str().replace('_', "-")))
+                .expect("user"),
             role,
             username: "u".into(),
             sign_in_id: None,
@@ -225,6 +226,57 @@ mod tests {
             Action::ListCustomers,
             &[Owner, Admin, Dispatcher, Accounting],
         );
+    }
+
+    #[test]
+    fn money_actions_belong_to_billing_roles() {
+        let engine = PolicyEngine::load().expect("policy loads");
+        let decide = |role: Role, action: Action| {
+            engine
+                .decide(&caller("acme", role), action, &Resource::Tenant(t("acme")))
+                .is_ok()
+        };
+        use Role::*;
+        for action in [
+            Action::IssueCreditNote,
+            Action::RecordPayment,
+            Action::RefundPayment,
+        ] {
+            for role in Role::ALL {
+                assert_eq!(
+                    decide(role, action),
+                    matches!(role, Owner | Admin | Accounting),
+                    "{action:?} as {role}"
+                );
+            }
+        }
+        for action in [Action::StartCheckout, Action::GetPayment] {
+            assert!(!decide(Technician, action), "{action:?} as technician");
+        }
+        for role in Role::ALL {
+            assert!(!decide(role, Action::ReceivePayment), "{role} received");
+        }
+    }
+
+    #[test]
+    fn the_payment_provider_only_receives_payments() {
+        let engine = PolicyEngine::load().expect("policy loads");
+        let provider = caller("acme", Role::PaymentProvider);
+        for &action in Action::ALL {
+            let got = engine.decide(&provider, action, &Resource::Tenant(t("acme")));
+            assert_eq!(
+                got.is_ok(),
+                action == Action::ReceivePayment,
+                "{action:?} as the provider"
+            );
+        }
+        assert!(engine
+            .decide(
+                &provider,
+                Action::ReceivePayment,
+                &Resource::Tenant(t("other"))
+            )
+            .is_err());
     }
 
     #[test]

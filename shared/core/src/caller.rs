@@ -20,6 +20,11 @@ pub enum Role {
     Dispatcher,
     Technician,
     Accounting,
+    /// Not a shop role: the payment provider's signed webhook acting inside one tenant. No
+    /// token can carry it (`parse` knows only the five shop roles), and the policy lets it
+    /// record payments and nothing else.
+    #[serde(rename = "payment_provider")]
+    PaymentProvider,
 }
 
 impl Role {
@@ -38,6 +43,7 @@ impl Role {
             Role::Dispatcher => "dispatcher",
             Role::Technician => "technician",
             Role::Accounting => "accounting",
+            Role::PaymentProvider => "payment_provider",
         }
     }
 
@@ -155,6 +161,17 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn no_token_can_carry_the_payment_provider_role() {
+        assert_eq!(Role::parse("payment_provider"), None);
+        let c = Caller::from_claims(&claims(&[
+            ("sub", "u1"),
+            ("token_use", "access"),
+            ("cognito:groups", "[tenant:acme payment_provider]"),
+        ]));
+        assert_eq!(c, Err(CallerError::NoSingleRole));
     }
 
     #[test]

@@ -135,6 +135,9 @@ ulid_id!(OptionId, "option id");
 ulid_id!(JobId, "job id");
 ulid_id!(VisitId, "visit id");
 ulid_id!(InvoiceId, "invoice id");
+ulid_id!(PaymentId, "payment id");
+ulid_id!(RefundId, "refund id");
+ulid_id!(CreditNoteId, "credit note id");
 
 /// Where new ids and the current time come from; injected so tests are deterministic.
 pub trait IdSource: Send + Sync {

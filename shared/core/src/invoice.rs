@@ -29,6 +29,29 @@ pub struct VoidInvoice {
     pub confirmation_id: Option<String>,
 }
 
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceKind {
+    #[default]
+    Standard,
+    /// Billed up front on an approved estimate, before the work.
+    Deposit,
+}
+
+/// A deposit on an approved estimate: a percentage of the approved option's total, or a fixed
+/// amount no larger than it. Exactly one of the two.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DepositInput {
+    /// Percent with up to 2 decimals, more than 0 and at most 100: "25", "33.33".
+    #[serde(default)]
+    pub percent: Option<String>,
+    #[serde(default)]
+    pub amount_minor: Option<i64>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewInvoice {
@@ -36,6 +59,12 @@ pub struct NewInvoice {
     /// Bill this job: its approved estimate option's lines are copied (plus any `lines`).
     #[serde(default)]
     pub job_id: Option<JobId>,
+    /// With `deposit`: the approved estimate the deposit is on.
+    #[serde(default)]
+    pub estimate_id: Option<EstimateId>,
+    /// A deposit invoice (needs `estimate_id`; no `job_id` or `lines`).
+    #[serde(default)]
+    pub deposit: Option<DepositInput>,
     #[serde(default)]
     pub lines: Vec<LineInput>,
     #[serde(default)]
@@ -66,6 +95,8 @@ pub struct Invoice {
     pub job_id: Option<JobId>,
     pub estimate_id: Option<EstimateId>,
     pub status: InvoiceStatus,
+    #[serde(default)]
+    pub kind: InvoiceKind,
     /// Allocated when issued: 1, 2, 3… per tenant, no gaps.
     pub number: Option<u64>,
     pub currency: Currency,
@@ -80,9 +111,12 @@ pub struct Invoice {
     pub issued_at: Option<OffsetDateTime>,
     #[serde(default)]
     pub void_reason: Option<String>,
-    /// Sum of payments allocated to this invoice (payments arrive with the provider).
+    /// Net of payments allocated to this invoice (less what was refunded from them).
     pub paid_minor: i64,
-    /// Derived on read: total − paid.
+    /// Sum of the credit notes issued against this invoice.
+    #[serde(default)]
+    pub credited_minor: i64,
+    /// Derived on read: total − credited − paid (negative when the customer is owed money).
     pub balance_minor: i64,
     /// Derived on read: issued, unpaid and past its due date.
     pub overdue: bool,
@@ -155,6 +189,7 @@ impl Invoice {
             job_id: input.job_id,
             estimate_id,
             status: InvoiceStatus::Draft,
+            kind: InvoiceKind::Standard,
             number: None,
             currency: input.currency.clone(),
             lines,
@@ -164,6 +199,7 @@ impl Invoice {
             issued_at: None,
             void_reason: None,
             paid_minor: 0,
+            credited_minor: 0,
             balance_minor: totals.total_minor,
             overdue: false,
             created_at: now,
@@ -172,13 +208,102 @@ impl Invoice {
         })
     }
 
+    /// A draft deposit invoice on `estimate`'s approved option: one untaxed line.
+    pub fn deposit(
+        input: &NewInvoice,
+        estimate: &crate::estimate::Estimate,
+        by: &UserId,
+        now: OffsetDateTime,
+        ids: &dyn IdSource,
+    ) -> Result<Invoice, ApiError> {
+        let Some(deposit) = &input.deposit else {
+            return Err(ApiError::invalid_field("deposit", "is required"));
+        };
+        if input.job_id.is_some() || !input.lines.is_empty() {
+            return Err(ApiError::invalid_field(
+                "deposit",
+                "a deposit invoice has no job_id and no lines",
+            ));
+        }
+        if estimate.customer_id != input.customer_id {
+            return Err(ApiError::invalid_field(
+                "estimate_id",
+                "is not an estimate of this customer",
+            ));
+        }
+        let option = estimate.approved_option().ok_or_else(|| {
+            ApiError::Conflict("a deposit is billed only on an approved estimate".into())
+        })?;
+        let total = option.totals.total_minor;
+        let (amount, label) = match (&deposit.percent, deposit.amount_minor) {
+            (Some(p), None) => {
+                let basis_points = crate::money::parse_percent_e2(p)
+                    .filter(|bp| *bp > 0 && *bp <= 10_000)
+                    .ok_or_else(|| {
+                        ApiError::invalid_field(
+                            "deposit.percent",
+                            "must be more than 0 and at most 100, with at most 2 decimals",
+                        )
+                    })?;
+                (
+                    crate::money::percent_of(total, basis_points),
+                    format!("Deposit ({}%)", p.trim()),
+                )
+            }
+            (None, Some(a)) if a > 0 && a <= total => (a, "Deposit".to_owned()),
+            (None, Some(_)) => {
+                return Err(ApiError::invalid_field(
+                    "deposit.amount_minor",
+                    "must be more than 0 and at most the approved option's total",
+                ))
+            }
+            _ => {
+                return Err(ApiError::invalid_field(
+                    "deposit",
+                    "needs exactly one of percent and amount_minor",
+                ))
+            }
+        };
+        if amount <= 0 {
+            return Err(ApiError::invalid_field(
+                "deposit",
+                "comes to nothing on this estimate",
+            ));
+        }
+        let line = LineInput {
+            description: format!("{label} on estimate option \"{}\"", option.name),
+            quantity: "1".into(),
+            unit_price_minor: amount,
+            tax_rate: "0".into(),
+        };
+        let mut errors = Vec::new();
+        let lines = price_lines(&[line], "deposit", &mut errors);
+        if !errors.is_empty() {
+            return Err(invalid("the deposit is invalid", errors));
+        }
+        let standard = NewInvoice {
+            deposit: None,
+            estimate_id: None,
+            lines: Vec::new(),
+            currency: estimate.currency.clone(),
+            ..input.clone()
+        };
+        let mut invoice = Invoice::create(
+            &standard,
+            lines,
+            Some(estimate.id),
+            &estimate.tenant_id,
+            by,
+            now,
+            ids,
+        )?;
+        invoice.kind = InvoiceKind::Deposit;
+        Ok(invoice)
+    }
+
     /// As shown: balance and overdue derived as of `today`.
     pub fn view(mut self, today: Date) -> Invoice {
-        self.balance_minor = if self.status == InvoiceStatus::Void {
-            0
-        } else {
-            self.totals.total_minor - self.paid_minor
-        };
+        self.balance_minor = self.balance();
         self.overdue = self.status == InvoiceStatus::Issued
             && self.balance_minor > 0
             && self.due_date.is_some_and(|d| d < today);
@@ -253,6 +378,66 @@ impl Invoice {
         Ok(next)
     }
 
+    /// What is still owed (negative when overpaid); nothing on a void invoice.
+    pub fn balance(&self) -> i64 {
+        match self.status {
+            InvoiceStatus::Void => 0,
+            _ => self.totals.total_minor - self.credited_minor - self.paid_minor,
+        }
+    }
+
+    /// A payment of `amount` allocated to this issued invoice.
+    pub fn apply_payment(&self, amount: i64) -> Result<Invoice, ApiError> {
+        if self.status != InvoiceStatus::Issued {
+            return Err(ApiError::Conflict(
+                "payments are allocated only to issued invoices".into(),
+            ));
+        }
+        if amount <= 0 || amount > self.balance() {
+            return Err(ApiError::Conflict(format!(
+                "invoice #{} has a balance of {} minor units",
+                self.number.unwrap_or_default(),
+                self.balance()
+            )));
+        }
+        let mut next = self.clone();
+        next.version += 1;
+        next.paid_minor += amount;
+        Ok(next)
+    }
+
+    /// `amount` of an allocated payment was refunded: the invoice owes it again.
+    pub fn reverse_payment(&self, amount: i64) -> Result<Invoice, ApiError> {
+        if amount <= 0 || amount > self.paid_minor {
+            return Err(ApiError::Conflict(
+                "more would be refunded than was paid on the invoice".into(),
+            ));
+        }
+        let mut next = self.clone();
+        next.version += 1;
+        next.paid_minor -= amount;
+        Ok(next)
+    }
+
+    /// A credit note of `amount` against this issued invoice.
+    pub fn apply_credit(&self, amount: i64) -> Result<Invoice, ApiError> {
+        if self.status != InvoiceStatus::Issued {
+            return Err(ApiError::Conflict(
+                "credit notes are issued only against issued invoices".into(),
+            ));
+        }
+        let creditable = self.totals.total_minor - self.credited_minor;
+        if amount <= 0 || amount > creditable {
+            return Err(ApiError::Conflict(format!(
+                "at most {creditable} minor units can still be credited on this invoice"
+            )));
+        }
+        let mut next = self.clone();
+        next.version += 1;
+        next.credited_minor += amount;
+        Ok(next)
+    }
+
     pub fn to_item(&self) -> Item {
         match serde_json::to_value(self) {
             Ok(serde_json::Value::Object(m)) => m,
@@ -283,11 +468,17 @@ impl Invoice {
 
 /// The tenant's invoice counter: `version` holds the next number to allocate.
 pub fn counter_write(tenant: &TenantId, stored_next: Option<u64>) -> (u64, Write) {
+    sequence_write(keys::invoice_counter(tenant), stored_next)
+}
+
+/// A gapless sequence at `key` (`version` holds the next number): the number to use and the
+/// write that claims it, conditional on nobody having claimed it first.
+pub fn sequence_write(key: keys::Key, stored_next: Option<u64>) -> (u64, Write) {
     let number = stored_next.unwrap_or(1);
     let mut item = Item::new();
     item.insert("version".into(), serde_json::json!(number + 1));
     let write = Write::Put {
-        key: keys::invoice_counter(tenant),
+        key,
         index: None,
         item,
         condition: stored_next

@@ -5,7 +5,10 @@
 //! (billing kinds are refused to technicians below the application).
 use sha2::{Digest, Sha256};
 
-use crate::ids::{AuditId, CustomerId, EstimateId, InvoiceId, JobId, LeadId, TenantId, UserId};
+use crate::ids::{
+    AuditId, CreditNoteId, CustomerId, EstimateId, InvoiceId, JobId, LeadId, PaymentId, TenantId,
+    UserId,
+};
 
 /// Attribute names of the data table's keys and its one index.
 pub const PK: &str = "pk";
@@ -173,6 +176,46 @@ pub fn invoice_counter(t: &TenantId) -> Key {
     Key {
         pk: prefix(t, "INV#COUNTER"),
         sk: "COUNTER".into(),
+    }
+}
+
+/// A credit note (its own kind under `INV#`, so the data layer keeps it from technicians).
+pub fn credit_note(t: &TenantId, id: &CreditNoteId) -> Key {
+    Key {
+        pk: prefix(t, &format!("INV#CN#{id}")),
+        sk: "CREDIT".into(),
+    }
+}
+
+/// The tenant's credit-note counter: its own gapless sequence.
+pub fn credit_note_counter(t: &TenantId) -> Key {
+    Key {
+        pk: prefix(t, "INV#CNCOUNTER"),
+        sk: "COUNTER".into(),
+    }
+}
+
+pub fn payment(t: &TenantId, id: &PaymentId) -> Key {
+    Key {
+        pk: prefix(t, &format!("PAY#{id}")),
+        sk: "PAYMENT".into(),
+    }
+}
+
+/// One payment per provider reference, however it arrives (webhook, manual record): created
+/// in the transaction that records the payment.
+pub fn payment_reference(t: &TenantId, provider: &str, reference: &str) -> Key {
+    Key {
+        pk: prefix(t, &format!("PAY#REF#{provider}#{reference}")),
+        sk: "REF".into(),
+    }
+}
+
+/// A provider event already processed (webhook deliveries are at-least-once).
+pub fn provider_event(t: &TenantId, provider: &str, event_id: &str) -> Key {
+    Key {
+        pk: prefix(t, &format!("PAY#EVT#{provider}#{event_id}")),
+        sk: "EVENT".into(),
     }
 }
 

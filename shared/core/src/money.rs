@@ -70,6 +70,20 @@ fn div_half_up(numerator: i128, denominator: i128) -> i128 {
     (numerator * 2 + denominator) / (denominator * 2)
 }
 
+/// A percentage with at most 2 decimals, in basis points ("12.5" → 1250).
+pub fn parse_percent_e2(raw: &str) -> Option<i64> {
+    parse_fixed(raw, 2)
+}
+
+/// `basis_points` / 10 000 of `amount`, rounded half-up like every line.
+pub fn percent_of(amount: i64, basis_points: i64) -> i64 {
+    i64::try_from(div_half_up(
+        i128::from(amount) * i128::from(basis_points),
+        10_000,
+    ))
+    .unwrap_or(i64::MAX)
+}
+
 /// One priced line as a client sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -210,6 +224,17 @@ pub fn invalid(detail: &str, errors: Vec<FieldError>) -> ApiError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn deposits_round_half_up_in_basis_points() {
+        assert_eq!(parse_percent_e2("25"), Some(2500));
+        assert_eq!(parse_percent_e2("33.33"), Some(3333));
+        assert_eq!(parse_percent_e2("33.333"), None);
+        assert_eq!(percent_of(10_001, 5000), 5001);
+        assert_eq!(percent_of(10_000, 3333), 3333);
+        assert_eq!(percent_of(1, 5000), 1);
+        assert_eq!(percent_of(1, 4999), 0);
+    }
+
     use super::*;
 
     fn line(q: &str, price: i64, rate: &str) -> Line {

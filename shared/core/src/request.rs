@@ -54,6 +54,20 @@ impl<S: TenantStore> Ctx<'_, S> {
         self.meta.received_at
     }
 
+    /// The same request's context for a follow-up commit after the first one (which already
+    /// carried the `Idempotency-Key` marker: it can be committed only once).
+    pub fn after_first_commit(&self) -> Ctx<'_, S> {
+        Ctx {
+            store: self.store,
+            caller: self.caller,
+            meta: self.meta,
+            policy: self.policy,
+            ids: self.ids,
+            cursors: self.cursors,
+            idempotency: None,
+        }
+    }
+
     pub fn record(
         &self,
         action: Action,

@@ -5,12 +5,14 @@ use serde_json::{json, Map, Value};
 
 use crate::actions::Action;
 use crate::audit::AuditRecord;
+use crate::credit_note::{CreditNote, NewCreditNote};
 use crate::customer::{Customer, CustomerPatch, NewCustomer};
 use crate::estimate::{ApproveEstimate, DeclineEstimate, Estimate, EstimateRevision, NewEstimate};
 use crate::intake::IntakeInput;
 use crate::invoice::{Invoice, InvoiceRevision, NewInvoice, VoidInvoice};
 use crate::job::{ChangeJobStatus, Job, NewJob, NewVisit, VisitProgress, VisitUpdate};
 use crate::mfa::{CodeInput, EnrollmentSecret, StepUpInput, StepUpProof};
+use crate::payment::{CheckoutStarted, EventReceipt, NewRefund, Payment, RecordPayment};
 use crate::problem::Problem;
 use crate::task::{SnoozeTask, Task};
 use crate::user::{Me, UserProfile};
@@ -544,6 +546,90 @@ pub const ROUTES: &[Route] = &[
         response: schema::<Invoice>,
         query: &[],
         idempotent: false,
+    },
+    Route {
+        function: "StartCheckoutFunction",
+        crate_dir: "start-checkout",
+        method: "POST",
+        path: "/invoices/{id}/checkout",
+        action: Some(Action::StartCheckout),
+        authenticated: true,
+        summary: "Open the payment provider's hosted checkout for what an issued invoice still owes (the customer pays there; card data never reaches Fieldvault).",
+        request: None,
+        success_status: 201,
+        response: schema::<CheckoutStarted>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "PaymentWebhookFunction",
+        crate_dir: "payment-webhook",
+        method: "POST",
+        path: "/webhooks/payments",
+        action: Some(Action::ReceivePayment),
+        authenticated: false,
+        summary: "The payment provider's signed events (public; HMAC-SHA256 over the raw body with a timestamp, 5-minute tolerance, deduplicated by event id).",
+        request: None,
+        success_status: 200,
+        response: schema::<EventReceipt>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "RecordPaymentFunction",
+        crate_dir: "record-payment",
+        method: "POST",
+        path: "/payments",
+        action: Some(Action::RecordPayment),
+        authenticated: true,
+        summary: "Record a payment the provider captured, by its reference, allocated to invoices of one customer (billing_corrections step-up; two phases: 202 with a confirmation, then 201).",
+        request: Some(schema::<RecordPayment>),
+        success_status: 201,
+        response: schema::<Payment>,
+        query: &[],
+        idempotent: true,
+    },
+    Route {
+        function: "GetPaymentFunction",
+        crate_dir: "get-payment",
+        method: "GET",
+        path: "/payments/{id}",
+        action: Some(Action::GetPayment),
+        authenticated: true,
+        summary: "One payment: display-safe provider metadata, allocations and refunds.",
+        request: None,
+        success_status: 200,
+        response: schema::<Payment>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "RefundPaymentFunction",
+        crate_dir: "refund-payment",
+        method: "POST",
+        path: "/payments/{id}/refunds",
+        action: Some(Action::RefundPayment),
+        authenticated: true,
+        summary: "Refund part or all of a payment, never beyond what was captured (billing_corrections step-up; two phases: 202 with a confirmation, then 201).",
+        request: Some(schema::<NewRefund>),
+        success_status: 201,
+        response: schema::<Payment>,
+        query: &[],
+        idempotent: true,
+    },
+    Route {
+        function: "IssueCreditNoteFunction",
+        crate_dir: "issue-credit-note",
+        method: "POST",
+        path: "/invoices/{id}/credit-notes",
+        action: Some(Action::IssueCreditNote),
+        authenticated: true,
+        summary: "Credit part of an issued invoice with a numbered credit note (billing_corrections step-up; two phases: 202 with a confirmation, then 201).",
+        request: Some(schema::<NewCreditNote>),
+        success_status: 201,
+        response: schema::<CreditNote>,
+        query: &[],
+        idempotent: true,
     },
     Route {
         function: "GetOpenApiFunction",

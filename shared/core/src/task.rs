@@ -67,7 +67,7 @@ impl TaskKind {
                     | TaskKind::RequestReview
             ),
             Role::Accounting => matches!(self, TaskKind::InvoiceJob | TaskKind::CollectPayment),
-            Role::Technician => false,
+            Role::Technician | Role::PaymentProvider => false,
         }
     }
 }
@@ -283,6 +283,22 @@ pub fn for_job(before: Option<&Job>, after: &Job, now: OffsetDateTime) -> Vec<Wr
 }
 
 /// Task writes that follow from an invoice changing.
+/// "Collect payment" on an issued invoice, due when the invoice is.
+fn collect_payment_task(invoice: &Invoice) -> Option<Write> {
+    let (due, issued) = (invoice.due_date?, invoice.issued_at?);
+    let due_at = due.with_time(issued.time()).assume_utc();
+    Some(
+        Task::open(
+            TaskKind::CollectPayment,
+            &invoice.id.to_string(),
+            &invoice.tenant_id,
+            invoice.customer_id,
+            due_at,
+        )
+        .put(),
+    )
+}
+
 pub fn for_invoice(before: Option<&Invoice>, after: &Invoice) -> Vec<Write> {
     let t = &after.tenant_id;
     let mut writes = Vec::new();
@@ -301,18 +317,22 @@ pub fn for_invoice(before: Option<&Invoice>, after: &Invoice) -> Vec<Write> {
     if after.status == InvoiceStatus::Issued
         && before.is_some_and(|b| b.status == InvoiceStatus::Draft)
     {
-        if let (Some(due), Some(issued)) = (after.due_date, after.issued_at) {
-            let due_at = due.with_time(issued.time()).assume_utc();
-            writes.push(
-                Task::open(
+        writes.extend(collect_payment_task(after));
+    }
+    // Payments and credit notes settle an issued invoice (its collection task goes); a refund
+    // can make it owe again (the task comes back, due when the invoice was).
+    if let Some(b) = before.filter(|b| b.status == InvoiceStatus::Issued) {
+        if after.status == InvoiceStatus::Issued {
+            let (owed_before, owed_after) = (b.balance() > 0, after.balance() > 0);
+            if owed_before && !owed_after {
+                writes.push(Task::remove(
+                    t,
                     TaskKind::CollectPayment,
                     &after.id.to_string(),
-                    t,
-                    after.customer_id,
-                    due_at,
-                )
-                .put(),
-            );
+                ));
+            } else if !owed_before && owed_after {
+                writes.extend(collect_payment_task(after));
+            }
         }
     }
     writes

@@ -21,6 +21,7 @@ fn flag(args: &[String], name: &str) -> Option<String> {
 
 #[tokio::main]
 async fn main() {
+    fieldvault_aws::install_tls_provider();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("onboard-tenant") => onboard(&args[1..]).await,
