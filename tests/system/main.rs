@@ -12,3 +12,4 @@ mod mfa;
 mod routes;
 mod tasks;
 mod tokens;
+mod users;

@@ -22,7 +22,7 @@ fn base32_decode(s: &str) -> Vec<u8> {
 }
 
 /// Enroll and confirm; returns the secret and the step the confirmation consumed.
-async fn enroll(s: &Stack, user: &TestUser) -> (Vec<u8>, i64) {
+pub(crate) async fn enroll(s: &Stack, user: &TestUser) -> (Vec<u8>, i64) {
     let e = s
         .call("POST", "/me/mfa/totp", Some(&user.access_token), None)
         .await;

@@ -60,6 +60,7 @@ impl LocalStack {
             local,
             stack_name: self.stack_name.clone(),
             kms_key_id: self.kms_key_id.clone(),
+            user_pool_id: Some(self.user_pool_id.clone()),
         })
     }
 }

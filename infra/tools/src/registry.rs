@@ -101,6 +101,18 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("VoidInvoiceFunction", |a, r| {
         Box::pin(fv_void_invoice::handle(a, r))
     }),
+    ("InviteUserFunction", |a, r| {
+        Box::pin(fv_invite_user::handle(a, r))
+    }),
+    ("ChangeUserRoleFunction", |a, r| {
+        Box::pin(fv_change_user_role::handle(a, r))
+    }),
+    ("DisableUserFunction", |a, r| {
+        Box::pin(fv_disable_user::handle(a, r))
+    }),
+    ("EnableUserFunction", |a, r| {
+        Box::pin(fv_enable_user::handle(a, r))
+    }),
     ("GetOpenApiFunction", |a, r| {
         Box::pin(fv_get_openapi::handle(a, r))
     }),

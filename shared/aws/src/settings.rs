@@ -17,6 +17,9 @@ pub struct Settings {
     /// The stack's name and data key, which the local guard needs to resolve the template.
     pub stack_name: String,
     pub kms_key_id: String,
+    /// The Cognito user pool, for the user-management functions (their role may call its admin
+    /// API; no other function's may).
+    pub user_pool_id: Option<String>,
 }
 
 fn var(name: &str) -> Result<String, SettingsError> {
@@ -40,6 +43,7 @@ impl Settings {
             local: std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok_and(|v| !v.is_empty()),
             stack_name: var("FV_STACK_NAME").unwrap_or_else(|_| "fieldvault".into()),
             kms_key_id: var("FV_KMS_KEY_ID").unwrap_or_default(),
+            user_pool_id: var("FV_USER_POOL_ID").ok(),
         })
     }
 }

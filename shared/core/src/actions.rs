@@ -64,4 +64,11 @@ actions! {
     ConfirmTotp => "mfa.confirm",
     StepUp => "mfa.step_up",
     VoidInvoice => "invoice.void",
+    InviteUser => "user.invite",
+    ChangeUserRole => "user.role_change",
+    DisableUser => "user.disable",
+    EnableUser => "user.enable",
+    /// Not a route: a verified token refused because its user was disabled, their role
+    /// changed or their sign-ins were revoked (`App::begin`).
+    SessionRefused => "auth.session_refused",
 }

@@ -73,6 +73,9 @@ pub struct Caller {
     pub username: String,
     /// Identifies one sign-in (Cognito `origin_jti`); used to record the first use of a sign-in.
     pub sign_in_id: Option<String>,
+    /// When the user signed in (Cognito `auth_time`, else the token's `iat`), Unix seconds.
+    /// Tokens from a sign-in at or before a revocation of the user's sessions are refused.
+    pub signed_in_at: Option<i64>,
 }
 
 /// Why verified claims still do not make a caller.
@@ -127,6 +130,9 @@ impl Caller {
             role,
             username,
             sign_in_id: claims.get("origin_jti").cloned(),
+            signed_in_at: ["auth_time", "iat"]
+                .iter()
+                .find_map(|c| claims.get(*c).and_then(|v| v.trim().parse::<i64>().ok())),
         })
     }
 }
@@ -168,6 +174,26 @@ mod tests {
         let c = c.expect("valid caller");
         assert_eq!(c.tenant.as_str(), "acme");
         assert_eq!(c.role, Role::Dispatcher);
+        assert_eq!(c.signed_in_at, None);
+    }
+
+    #[test]
+    fn the_sign_in_time_is_auth_time_else_iat() {
+        let base = [
+            ("sub", "u1"),
+            ("token_use", "access"),
+            ("cognito:groups", "[tenant:acme owner]"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            Caller::from_claims(&claims(&all))
+                .expect("caller")
+                .signed_in_at
+        };
+        assert_eq!(with(&[("iat", "200"), ("auth_time", "100")]), Some(100));
+        assert_eq!(with(&[("iat", "200")]), Some(200));
+        assert_eq!(with(&[("iat", "soon")]), None);
     }
 
     #[test]

@@ -48,6 +48,17 @@ pub fn user(t: &TenantId, u: &UserId) -> Key {
     }
 }
 
+/// A user's access state (status, current role, sessions valid after), read on every request.
+/// Its own kind, with the user id last in the partition key, so the tenant data role can let
+/// every session read only its own (`T#<tenant>#ACCESS#${aws:PrincipalTag/user}`) and only
+/// owner/admin sessions write any.
+pub fn user_access(t: &TenantId, u: &UserId) -> Key {
+    Key {
+        pk: prefix(t, &format!("ACCESS#{u}")),
+        sk: "ACCESS".into(),
+    }
+}
+
 /// Users of a tenant, ordered by email.
 pub fn users_index(t: &TenantId, email: &str, u: &UserId) -> IndexKey {
     IndexKey {
@@ -259,6 +270,7 @@ mod tests {
         let keys = [
             tenant_profile(&t).pk,
             user(&t, &u).pk,
+            user_access(&t, &u).pk,
             users_index(&t, "A@B.C", &u).pk,
             customer(&t, &c).pk,
             customers_index(&t, "Zed", &c).pk,

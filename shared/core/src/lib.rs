@@ -26,3 +26,4 @@ pub mod store;
 pub mod task;
 pub mod template;
 pub mod user;
+pub mod user_admin;
