@@ -105,7 +105,6 @@ impl UserProfile {
 /// Only owner/admin sessions can write it (the tenant data role's policy); every session can
 /// read its own user's record and no other.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct UserAccess {
     pub tenant_id: TenantId,
     pub user_id: UserId,

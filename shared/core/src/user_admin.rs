@@ -338,3 +338,184 @@ pub async fn read_access<S: TenantStore>(
         .transpose()
         .map_err(|_| ApiError::Unavailable("a user's access record is unreadable".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::audit::Outcome as AuditOutcome;
+    use crate::memory::TestRig;
+    use crate::mfa::StepUpProof;
+    use crate::user::{admit, AccessRefused, UserChange};
+
+    #[derive(Default)]
+    struct FakeDirectory {
+        failing: AtomicBool,
+        calls: Mutex<Vec<String>>,
+    }
+
+    impl FakeDirectory {
+        fn call(&self, what: String) -> Result<(), DirectoryError> {
+            if let Ok(mut c) = self.calls.lock() {
+                c.push(what);
+            }
+            if self.failing.load(Ordering::SeqCst) {
+                Err(DirectoryError::Unavailable("down".into()))
+            } else {
+                Ok(())
+            }
+        }
+        fn calls(&self) -> Vec<String> {
+            self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+        }
+    }
+
+    impl UserDirectory for FakeDirectory {
+        async fn create_login(&self, _: &TenantId, email: &str) -> Result<UserId, DirectoryError> {
+            self.call(format!("create {email}"))?;
+            UserId::parse("new-user").map_err(|e| DirectoryError::Unavailable(e.to_string()))
+        }
+        async fn grant(
+            &self,
+            _: &TenantId,
+            username: &str,
+            role: Role,
+        ) -> Result<(), DirectoryError> {
+            self.call(format!("grant {username} {role}"))
+        }
+        async fn set_enabled(&self, username: &str, enabled: bool) -> Result<(), DirectoryError> {
+            self.call(format!("enabled {username} {enabled}"))
+        }
+        async fn sign_out_everywhere(&self, username: &str) -> Result<(), DirectoryError> {
+            self.call(format!("sign-out {username}"))
+        }
+    }
+
+    /// An owner who stepped up in sign-in "s1", and a technician to manage.
+    async fn rig() -> (TestRig, UserProfile) {
+        let mut rig = TestRig::new("acme", Role::Owner);
+        rig.caller.sign_in_id = Some("s1".into());
+        let tech = UserProfile {
+            user_id: UserId::parse("tech-1").expect("id"),
+            tenant_id: rig.caller.tenant.clone(),
+            email: "tech@example.com".into(),
+            name: "Tech".into(),
+            role: Role::Technician,
+            status: UserStatus::Active,
+            created_at: rig.meta.received_at,
+        };
+        let proof = StepUpProof {
+            action_class: ActionClass::UserManagement,
+            sign_in_id: "s1".into(),
+            expires_at: rig.meta.received_at + time::Duration::minutes(5),
+        };
+        let writes = vec![
+            tech.write(),
+            UserAccess::new(&tech).write(None),
+            proof.write(&rig.caller.tenant, &rig.caller.user),
+        ];
+        let seed = rig.ctx().record(
+            Action::SignIn,
+            "seed",
+            AuditOutcome::Success,
+            None,
+            None,
+            None,
+        );
+        rig.store.commit(writes, &seed).await.expect("seed");
+        (rig, tech)
+    }
+
+    async fn confirmed(
+        cx: &Ctx<'_, crate::memory::MemoryStore>,
+        dir: &FakeDirectory,
+        id: &str,
+        c: UserChange,
+    ) -> Result<Outcome, ApiError> {
+        let route = "PATCH /users/tech-1/role";
+        let Outcome::Prepared(p) = change(cx, dir, route, id, c, None).await? else {
+            panic!("prepare first");
+        };
+        change(cx, dir, route, id, c, Some(&p.confirmation_id)).await
+    }
+
+    #[tokio::test]
+    async fn a_role_change_whose_directory_update_fails_still_refuses_the_old_tokens() {
+        let (rig, tech) = rig().await;
+        let cx = rig.ctx();
+        let dir = FakeDirectory::default();
+        dir.failing.store(true, Ordering::SeqCst);
+        let got = confirmed(&cx, &dir, "tech-1", UserChange::Role(Role::Dispatcher)).await;
+        assert!(matches!(got, Err(ApiError::Unavailable(_))), "{got:?}");
+        // The record changed first: the technician's existing token is refused.
+        let access = read_access(&cx, &tech.tenant_id, &tech.user_id)
+            .await
+            .expect("read")
+            .expect("record");
+        assert_eq!(access.role, Role::Dispatcher);
+        let old_token = crate::caller::Caller {
+            tenant: tech.tenant_id.clone(),
+            user: tech.user_id.clone(),
+            role: Role::Technician,
+            username: tech.email.clone(),
+            sign_in_id: Some("t".into()),
+            signed_in_at: Some(rig.meta.received_at.unix_timestamp() - 60),
+        };
+        assert_eq!(
+            admit(Some(&access), &old_token),
+            Err(AccessRefused::SessionsRevoked)
+        );
+        // Repeating the request completes it.
+        dir.failing.store(false, Ordering::SeqCst);
+        let done = confirmed(&cx, &dir, "tech-1", UserChange::Role(Role::Dispatcher)).await;
+        assert!(matches!(done, Ok(Outcome::Done(ref p)) if p.role == Role::Dispatcher));
+        assert_eq!(
+            dir.calls().last().map(String::as_str),
+            Some("sign-out tech@example.com")
+        );
+        let actions = rig.audit_actions();
+        assert_eq!(
+            actions
+                .iter()
+                .filter(|(a, o)| a == "user.role_change" && *o == AuditOutcome::Success)
+                .count(),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn an_invitation_grants_groups_only_after_its_records_are_committed() {
+        let (rig, _) = rig().await;
+        let cx = rig.ctx();
+        let dir = FakeDirectory::default();
+        let input = |confirmation_id: Option<String>| InviteUser {
+            email: "New@Example.com".into(),
+            name: "New".into(),
+            role: Role::Accounting,
+            confirmation_id,
+        };
+        let Ok(Outcome::Prepared(p)) = invite(&cx, &dir, "POST /users", &input(None)).await else {
+            panic!("prepare");
+        };
+        // The audit write fails: the records are not committed and no group is granted.
+        rig.store.fail_audit.store(true, Ordering::SeqCst);
+        let got = invite(
+            &cx,
+            &dir,
+            "POST /users",
+            &input(Some(p.confirmation_id.clone())),
+        )
+        .await;
+        assert!(got.is_err());
+        assert_eq!(dir.calls(), vec!["create new@example.com".to_owned()]);
+        rig.store.fail_audit.store(false, Ordering::SeqCst);
+        let done = invite(&cx, &dir, "POST /users", &input(Some(p.confirmation_id))).await;
+        assert!(matches!(done, Ok(Outcome::Done(ref u)) if u.email == "new@example.com"));
+        assert_eq!(
+            dir.calls().last().map(String::as_str),
+            Some("grant new@example.com accounting")
+        );
+    }
+}
