@@ -13,3 +13,4 @@ mod payments;
 mod routes;
 mod tasks;
 mod tokens;
+mod users;

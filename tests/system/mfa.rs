@@ -8,7 +8,7 @@ use fieldvault_system_tests::{new_customer, Stack, TestTenant, TestUser};
 use serde_json::{json, Value};
 
 /// Enroll and confirm; returns the secret and the step the confirmation consumed.
-async fn enroll(s: &Stack, user: &TestUser) -> (Vec<u8>, i64) {
+pub(crate) async fn enroll(s: &Stack, user: &TestUser) -> (Vec<u8>, i64) {
     s.enroll_totp(user).await
 }
 

@@ -665,3 +665,61 @@ async fn money_routes_by_role() {
     .await
     .assert_problem(404);
 }
+
+#[tokio::test]
+async fn the_accounting_export_lists_every_money_event_behind_a_step_up() {
+    let s = Stack::connect().await;
+    let t = s.tenant().await;
+    let (_, id) = issued_invoice(&s, &t, 20_000).await;
+    assert_eq!(pay_by_checkout(&s, &t, &id, "4242424242424242").await, 303);
+    let admin = t.user(Role::Admin);
+    s.step_up(admin, "billing_corrections").await;
+    let note = prepare_and_confirm(
+        &s,
+        &admin.access_token,
+        &format!("/invoices/{id}/credit-notes"),
+        &json!({"amount_minor": 2500, "reason": "Goodwill"}),
+    )
+    .await;
+    assert_eq!(note.status, 201, "{}", note.body);
+
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let path = format!("/accounting/export?from={today}&to={today}");
+    let owner = t.user(Role::Owner);
+    let needed = s.get(&path, &owner.access_token).await;
+    needed.assert_problem(401);
+    assert_eq!(needed.body["step_up"], "accounting_exports");
+    for role in [Role::Dispatcher, Role::Technician] {
+        s.get(&path, t.token(role)).await.assert_problem(403);
+    }
+    s.step_up(owner, "accounting_exports").await;
+    let export = s.get(&path, &owner.access_token).await;
+    assert_eq!(export.status, 200, "{}", export.body);
+    let kinds: Vec<&str> = export.body["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    for kind in ["invoice_issued", "payment", "credit_note"] {
+        assert!(kinds.contains(&kind), "{kind} in {kinds:?}");
+    }
+    assert_eq!(export.body["invoiced_minor"], 20_000);
+    assert_eq!(export.body["received_minor"], 20_000);
+    assert_eq!(export.body["credited_minor"], 2_500);
+    s.get("/accounting/export?from=2026-01-01", &owner.access_token)
+        .await
+        .assert_problem(400);
+    assert!(s
+        .audit(&t)
+        .await
+        .iter()
+        .any(|r| r["action"] == "accounting.export"));
+    // Another tenant's export holds none of this tenant's entries.
+    let other = s.tenant().await;
+    let their_owner = other.user(Role::Owner);
+    s.step_up(their_owner, "accounting_exports").await;
+    let theirs = s.get(&path, &their_owner.access_token).await;
+    assert_eq!(theirs.body["entries"], json!([]));
+}

@@ -68,18 +68,80 @@ fn every_function_crate_has_a_template_function_and_route_and_back() {
 #[test]
 fn function_roles_hold_no_data_permissions() {
     let t = Template::embedded().expect("template");
-    let role = t.resource("FunctionRole").expect("FunctionRole");
-    let text = role.to_string();
-    for forbidden in ["dynamodb:", "kms:", "s3:"] {
-        assert!(
-            !text.contains(forbidden),
-            "function role grants {forbidden}"
-        );
+    // The user-management functions' role is FunctionRole plus Cognito admin actions on the
+    // stack's pool; neither holds any data permission.
+    for name in ["FunctionRole", "UserAdminFunctionRole"] {
+        let role = t.resource(name).expect(name);
+        let text = role.to_string();
+        for forbidden in ["dynamodb:", "kms:", "s3:"] {
+            assert!(!text.contains(forbidden), "{name} grants {forbidden}");
+        }
     }
+    let plain = t
+        .resource("FunctionRole")
+        .expect("FunctionRole")
+        .to_string();
+    assert!(
+        !plain.contains("cognito-idp:"),
+        "FunctionRole reaches Cognito"
+    );
+    let admin = t
+        .resource("UserAdminFunctionRole")
+        .expect("UserAdminFunctionRole");
+    let statements = admin["Properties"]["Policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .flat_map(|p| {
+            p["PolicyDocument"]["Statement"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>();
+    let cognito: Vec<&serde_json::Value> = statements
+        .iter()
+        .filter(|s| s.to_string().contains("cognito-idp:"))
+        .collect();
+    assert_eq!(cognito.len(), 1, "one Cognito statement");
+    assert_eq!(
+        cognito[0]["Resource"]["Fn::GetAtt"][0], "UserPool",
+        "only this stack's pool"
+    );
+    let mut actions: Vec<&str> = cognito[0]["Action"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter_map(|a| a.as_str())
+        .collect();
+    actions.sort_unstable();
+    assert_eq!(
+        actions,
+        [
+            "cognito-idp:AdminAddUserToGroup",
+            "cognito-idp:AdminCreateUser",
+            "cognito-idp:AdminDisableUser",
+            "cognito-idp:AdminEnableUser",
+            "cognito-idp:AdminGetUser",
+            "cognito-idp:AdminRemoveUserFromGroup",
+            "cognito-idp:AdminUserGlobalSignOut",
+        ]
+    );
+    let user_admin = [
+        "InviteUserFunction",
+        "ChangeUserRoleFunction",
+        "DisableUserFunction",
+        "EnableUserFunction",
+    ];
     for (id, f) in t.resources_of_type("AWS::Serverless::Function") {
+        let expected = if user_admin.contains(&id.as_str()) {
+            "UserAdminFunctionRole"
+        } else {
+            "FunctionRole"
+        };
         assert_eq!(
-            f["Properties"]["Role"]["Fn::GetAtt"][0], "FunctionRole",
-            "{id} uses the data-less role"
+            f["Properties"]["Role"]["Fn::GetAtt"][0], expected,
+            "{id} uses {expected}"
         );
         assert!(
             f["Properties"]["Policies"].is_null(),

@@ -81,7 +81,12 @@ pub async fn issue_credit_note<S: TenantStore>(
         let (number, counter) = sequence_write(counter_key, stored_next);
         let (note, after) =
             CreditNote::issue(&before, &input, number, &cx.caller.user, cx.now(), cx.ids)?;
-        let mut writes = vec![counter, note.write(), after.write(Some(before.version))];
+        let mut writes = vec![
+            counter,
+            note.write(),
+            after.write(Some(before.version)),
+            fieldvault_core::ledger::entries::credit_note(&note).write(t),
+        ];
         writes.extend(fieldvault_core::task::for_invoice(Some(&before), &after));
         let b = serde_json::to_value(&before).map_err(|_| ApiError::Internal)?;
         let a = serde_json::json!({ "credit_note": note, "invoice": after });

@@ -119,6 +119,21 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("IssueCreditNoteFunction", |a, r| {
         Box::pin(fv_issue_credit_note::handle(a, r))
     }),
+    ("InviteUserFunction", |a, r| {
+        Box::pin(fv_invite_user::handle(a, r))
+    }),
+    ("ChangeUserRoleFunction", |a, r| {
+        Box::pin(fv_change_user_role::handle(a, r))
+    }),
+    ("DisableUserFunction", |a, r| {
+        Box::pin(fv_disable_user::handle(a, r))
+    }),
+    ("EnableUserFunction", |a, r| {
+        Box::pin(fv_enable_user::handle(a, r))
+    }),
+    ("ExportLedgerFunction", |a, r| {
+        Box::pin(fv_export_ledger::handle(a, r))
+    }),
     ("GetOpenApiFunction", |a, r| {
         Box::pin(fv_get_openapi::handle(a, r))
     }),

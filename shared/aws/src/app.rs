@@ -2,16 +2,20 @@
 //! JSON or problem+json, with the security headers on every response.
 use std::collections::HashSet;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use aws_config::{BehaviorVersion, SdkConfig};
+use fieldvault_core::actions::Action;
+use fieldvault_core::audit::Outcome;
 use fieldvault_core::authz::PolicyEngine;
 use fieldvault_core::caller::{Caller, CallerError, Role};
 use fieldvault_core::idempotency::{self, Begin, Claim};
 use fieldvault_core::ids::{IdSource, SystemIds, TenantId, UserId};
 use fieldvault_core::problem::{parse_json, ApiError, PROBLEM_CONTENT_TYPE, SECURITY_HEADERS};
 use fieldvault_core::request::{Ctx, RequestMeta};
+use fieldvault_core::store::TenantStore;
 use fieldvault_core::template::Template;
+use fieldvault_core::user_admin::read_access;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
@@ -20,6 +24,7 @@ use time::OffsetDateTime;
 
 use crate::dynamo::DynamoStore;
 use crate::guard::{LocalNames, PolicyGuard};
+use crate::onboarding::CognitoDirectory;
 use crate::payments::SandboxProvider;
 use crate::session::{SessionFactory, TenantSession};
 use crate::settings::Settings;
@@ -35,6 +40,8 @@ pub struct App {
     pub payments: Option<SandboxProvider>,
     /// Sign-ins this container has already recorded (the store dedupes across containers).
     signed_in: Mutex<HashSet<String>>,
+    /// Cognito's admin API, built on first use (only the user-management functions use it).
+    directory: OnceLock<CognitoDirectory>,
 }
 
 impl App {
@@ -63,7 +70,24 @@ impl App {
             policy: PolicyEngine::load()?,
             ids: Box::new(SystemIds),
             signed_in: Mutex::new(HashSet::new()),
+            directory: OnceLock::new(),
         })
+    }
+
+    /// The sign-in directory (user management). Called with the function's own role.
+    pub fn directory(&self) -> Result<&CognitoDirectory, ApiError> {
+        let pool = self
+            .sessions
+            .settings()
+            .user_pool_id
+            .clone()
+            .ok_or_else(|| ApiError::Unavailable("no user pool is configured".into()))?;
+        Ok(self.directory.get_or_init(|| {
+            CognitoDirectory::new(
+                aws_sdk_cognitoidentityprovider::Client::new(self.sessions.base()),
+                pool,
+            )
+        }))
     }
 
     /// Authenticate the request and open the caller's tenant session.
@@ -90,6 +114,7 @@ impl App {
             caller,
             session,
         };
+        self.check_access(&exchange).await?;
         if let Some(id) = &exchange.caller.sign_in_id {
             let seen = self
                 .signed_in
@@ -130,6 +155,7 @@ impl App {
             role: Role::PaymentProvider,
             username: format!("payment provider ({provider})"),
             sign_in_id: None,
+            signed_in_at: None,
         };
         let session = self.sessions.for_caller(&caller).await.map_err(|e| {
             tracing::error!(error = %e, "tenant session");
@@ -173,6 +199,36 @@ impl App {
         }
         .await;
         respond(req, result)
+    }
+
+    /// The per-request access check, for every function in this one place: the user's access
+    /// record (one consistent GetItem, through the caller's own tenant session, which may read
+    /// only its own user's record) must still admit the token: user active, the token's role
+    /// still the user's role, the sign-in later than the last revocation. A role change or a
+    /// disable therefore takes effect on the user's very next request, not at token expiry.
+    /// A refusal is a 401 and an audit record (if that record fails, still a 401).
+    async fn check_access(&self, ex: &Exchange) -> Result<(), ApiError> {
+        let cx = self.ctx(ex, None);
+        let c = &ex.caller;
+        let record = read_access(&cx, &c.tenant, &c.user).await.map_err(|e| {
+            tracing::error!(error = %e, "access record");
+            e
+        })?;
+        let Err(refused) = fieldvault_core::user::admit(record.as_ref(), c) else {
+            return Ok(());
+        };
+        let audit = cx.record(
+            Action::SessionRefused,
+            &format!("user/{}", c.user),
+            Outcome::Denied,
+            Some(refused.reason().into()),
+            None,
+            None,
+        );
+        if let Err(e) = ex.session.store().append_audit(&audit).await {
+            tracing::warn!(error = %e, "recording a refused session");
+        }
+        Err(ApiError::Unauthenticated(refused.detail().into()))
     }
 
     pub fn ctx<'a>(
@@ -273,6 +329,10 @@ impl Reply {
     }
     pub fn created<T: serde::Serialize>(body: &T) -> Result<Reply, ApiError> {
         Reply::with_status(201, body)
+    }
+    /// 202: the first phase of a two-phase confirmation.
+    pub fn accepted<T: serde::Serialize>(body: &T) -> Result<Reply, ApiError> {
+        Reply::with_status(202, body)
     }
     fn with_status<T: serde::Serialize>(status: u16, body: &T) -> Result<Reply, ApiError> {
         let body = serde_json::to_value(body).map_err(|_| ApiError::Internal)?;
@@ -396,7 +456,7 @@ where
 /// (an `async fn(&Ctx<'_, DynamoStore>, &Request) -> Result<Reply, ApiError>`), respond.
 /// Options after the logic: `idempotent` honours `Idempotency-Key` (creating POSTs);
 /// `with_session` passes the tenant session too (for KMS); `with_app` passes the app (for
-/// the payment provider).
+/// the payment provider); `with_directory` passes the sign-in directory (user management).
 #[macro_export]
 macro_rules! handler {
     ($logic:path) => {
@@ -413,6 +473,12 @@ macro_rules! handler {
     };
     ($logic:path, idempotent, with_app) => {
         $crate::handler!(@define true, |cx, _ex, app, req| $logic(cx, req, app));
+    };
+    ($logic:path, with_directory) => {
+        $crate::handler!(@define false, |cx, _ex, app, req| $logic(cx, req, app.directory()?));
+    };
+    ($logic:path, idempotent, with_directory) => {
+        $crate::handler!(@define true, |cx, _ex, app, req| $logic(cx, req, app.directory()?));
     };
     (@define $idempotent:expr, |$cx:ident, $ex:ident, $app:ident, $req:ident| $call:expr) => {
         /// The Lambda handler (also served by the local gateway).

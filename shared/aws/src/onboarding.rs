@@ -8,7 +8,8 @@ use fieldvault_core::audit::{diff, AuditRecord, Outcome};
 use fieldvault_core::caller::{tenant_group_name, Role};
 use fieldvault_core::ids::{AuditId, IdSource, SystemIds, TenantId, UserId};
 use fieldvault_core::store::{StoreError, TenantStore};
-use fieldvault_core::user::{Tenant, UserProfile, UserStatus};
+use fieldvault_core::user::{Tenant, UserAccess, UserProfile, UserStatus};
+use fieldvault_core::user_admin::{DirectoryError, UserDirectory};
 use time::OffsetDateTime;
 
 use crate::session::SessionFactory;
@@ -21,6 +22,8 @@ pub enum OnboardError {
     Session(String),
     #[error("the tenant already exists")]
     TenantExists,
+    #[error("a user with this email already exists")]
+    UserExists,
     #[error("store: {0}")]
     Store(StoreError),
 }
@@ -48,6 +51,20 @@ pub async fn create_cognito_user(
     tenant: &TenantId,
     user: &NewUser,
 ) -> Result<UserId, OnboardError> {
+    let id = create_login(cognito, pool_id, tenant, user).await?;
+    grant_groups(cognito, pool_id, tenant, &user.email, user.role).await?;
+    Ok(id)
+}
+
+/// Create the Cognito user with `custom:tenant_id` (set here, server-side, never by a client)
+/// but in no group yet: until `grant_groups`, its tokens name no tenant or role and every
+/// request is refused. Returns its `sub`.
+pub async fn create_login(
+    cognito: &Cognito,
+    pool_id: &str,
+    tenant: &TenantId,
+    user: &NewUser,
+) -> Result<UserId, OnboardError> {
     let attr = |n: &str, v: &str| {
         AttributeType::builder()
             .name(n)
@@ -65,7 +82,13 @@ pub async fn create_cognito_user(
     if user.password.is_some() {
         create = create.message_action(MessageActionType::Suppress);
     }
-    let created = create.send().await.map_err(cognito_err)?;
+    let created = match create.send().await {
+        Ok(c) => c,
+        Err(e) if e.code() == Some("UsernameExistsException") => {
+            return Err(OnboardError::UserExists)
+        }
+        Err(e) => return Err(cognito_err(e)),
+    };
     if let Some(password) = &user.password {
         cognito
             .admin_set_user_password()
@@ -73,16 +96,6 @@ pub async fn create_cognito_user(
             .username(&user.email)
             .password(password)
             .permanent(true)
-            .send()
-            .await
-            .map_err(cognito_err)?;
-    }
-    for group in [tenant_group_name(tenant), user.role.group_name().to_owned()] {
-        cognito
-            .admin_add_user_to_group()
-            .user_pool_id(pool_id)
-            .username(&user.email)
-            .group_name(group)
             .send()
             .await
             .map_err(cognito_err)?;
@@ -114,6 +127,117 @@ pub async fn create_cognito_user(
         }
     };
     UserId::parse(&sub).map_err(|e| OnboardError::Cognito(e.to_string()))
+}
+
+/// Put a user in its tenant group and `role`'s group, and out of every other role group: a
+/// token then names exactly one tenant and one role. Repeating it is harmless.
+pub async fn grant_groups(
+    cognito: &Cognito,
+    pool_id: &str,
+    tenant: &TenantId,
+    username: &str,
+    role: Role,
+) -> Result<(), OnboardError> {
+    for group in [tenant_group_name(tenant), role.group_name().to_owned()] {
+        cognito
+            .admin_add_user_to_group()
+            .user_pool_id(pool_id)
+            .username(username)
+            .group_name(group)
+            .send()
+            .await
+            .map_err(cognito_err)?;
+    }
+    for other in Role::ALL.into_iter().filter(|r| *r != role) {
+        cognito
+            .admin_remove_user_from_group()
+            .user_pool_id(pool_id)
+            .username(username)
+            .group_name(other.group_name())
+            .send()
+            .await
+            .map_err(cognito_err)?;
+    }
+    Ok(())
+}
+
+/// The sign-in directory the user-management functions use: Cognito's admin API, called with
+/// the function's own role (which holds exactly these admin actions on the stack's pool).
+pub struct CognitoDirectory {
+    cognito: Cognito,
+    pool_id: String,
+}
+
+impl CognitoDirectory {
+    pub fn new(cognito: Cognito, pool_id: String) -> CognitoDirectory {
+        CognitoDirectory { cognito, pool_id }
+    }
+}
+
+fn directory_error(e: OnboardError) -> DirectoryError {
+    match e {
+        OnboardError::UserExists => DirectoryError::Exists,
+        other => DirectoryError::Unavailable(other.to_string()),
+    }
+}
+
+impl UserDirectory for CognitoDirectory {
+    async fn create_login(&self, tenant: &TenantId, email: &str) -> Result<UserId, DirectoryError> {
+        let user = NewUser {
+            email: email.to_owned(),
+            name: String::new(),
+            role: Role::Technician, // not granted here: the login is in no group yet
+            password: None,
+        };
+        create_login(&self.cognito, &self.pool_id, tenant, &user)
+            .await
+            .map_err(directory_error)
+    }
+
+    async fn grant(
+        &self,
+        tenant: &TenantId,
+        username: &str,
+        role: Role,
+    ) -> Result<(), DirectoryError> {
+        grant_groups(&self.cognito, &self.pool_id, tenant, username, role)
+            .await
+            .map_err(directory_error)
+    }
+
+    async fn set_enabled(&self, username: &str, enabled: bool) -> Result<(), DirectoryError> {
+        let result = if enabled {
+            self.cognito
+                .admin_enable_user()
+                .user_pool_id(&self.pool_id)
+                .username(username)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(cognito_err)
+        } else {
+            self.cognito
+                .admin_disable_user()
+                .user_pool_id(&self.pool_id)
+                .username(username)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(cognito_err)
+        };
+        result.map_err(directory_error)
+    }
+
+    async fn sign_out_everywhere(&self, username: &str) -> Result<(), DirectoryError> {
+        self.cognito
+            .admin_user_global_sign_out()
+            .user_pool_id(&self.pool_id)
+            .username(username)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| directory_error(cognito_err(e)))
+    }
 }
 
 /// Onboard a tenant with its first users. The tenant and user records are written in one
@@ -162,6 +286,8 @@ pub async fn onboard_tenant(
     };
     let mut writes = vec![record.write()];
     writes.extend(profiles.iter().map(UserProfile::write));
+    // Every user starts with an access record (read on each request; see user::admit).
+    writes.extend(profiles.iter().map(|p| UserAccess::new(p).write(None)));
     let after = serde_json::json!({ "tenant": record, "users": profiles });
     let operator_id =
         UserId::parse("platform-operator").map_err(|e| OnboardError::Session(e.to_string()))?;

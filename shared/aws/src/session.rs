@@ -162,6 +162,12 @@ impl SessionFactory {
         &self.settings
     }
 
+    /// The function's own configuration (its execution role's credentials), for the few
+    /// services a function calls as itself (Cognito's admin API for user management).
+    pub fn base(&self) -> &SdkConfig {
+        &self.base
+    }
+
     /// How many times this factory has called STS (the benchmark reports it).
     pub fn sts_calls(&self) -> u64 {
         self.assumed.load(std::sync::atomic::Ordering::Relaxed)

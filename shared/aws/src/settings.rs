@@ -17,6 +17,9 @@ pub struct Settings {
     /// The stack's name and data key, which the local guard needs to resolve the template.
     pub stack_name: String,
     pub kms_key_id: String,
+    /// The Cognito user pool, for the user-management functions (their role may call its admin
+    /// API; no other function's may).
+    pub user_pool_id: Option<String>,
     /// The payment provider, when one is configured (payment routes answer 503 otherwise).
     pub payments: Option<PaymentSettings>,
 }
@@ -81,6 +84,7 @@ impl Settings {
             stack_name: var("FV_STACK_NAME").unwrap_or_else(|_| "fieldvault".into()),
             kms_key_id: var("FV_KMS_KEY_ID").unwrap_or_default(),
             payments: PaymentSettings::from_env()?,
+            user_pool_id: var("FV_USER_POOL_ID").ok(),
         })
     }
 }

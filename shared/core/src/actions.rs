@@ -64,6 +64,13 @@ actions! {
     ConfirmTotp => "mfa.confirm",
     StepUp => "mfa.step_up",
     VoidInvoice => "invoice.void",
+    InviteUser => "user.invite",
+    ChangeUserRole => "user.role_change",
+    DisableUser => "user.disable",
+    EnableUser => "user.enable",
+    /// Not a route: a verified token refused because its user was disabled, their role
+    /// changed or their sign-ins were revoked (`App::begin`).
+    SessionRefused => "auth.session_refused",
     IssueCreditNote => "invoice.credit_note",
     StartCheckout => "invoice.checkout",
     /// The provider's signed webhook reporting a captured payment.
@@ -71,4 +78,5 @@ actions! {
     RecordPayment => "payment.record",
     GetPayment => "payment.read",
     RefundPayment => "payment.refund",
+    ExportLedger => "accounting.export",
 }

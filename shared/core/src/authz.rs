@@ -23,6 +23,15 @@ pub enum Resource {
         assigned_technicians: Vec<UserId>,
     },
     AuditLog(TenantId),
+    /// A user as the target of user management: their current role (the invited role for an
+    /// invitation) and, for a role change, the role they would get. Owner-only powers and
+    /// "not yourself" are decided on these.
+    ManagedUser {
+        tenant: TenantId,
+        id: String,
+        role: crate::caller::Role,
+        new_role: Option<crate::caller::Role>,
+    },
     Job {
         tenant: TenantId,
         id: crate::ids::JobId,
@@ -56,6 +65,18 @@ impl Resource {
                 }),
             ),
             Resource::AuditLog(t) => (uid("AuditLog", t.as_str()), json!({ "tenant": t.as_str() })),
+            Resource::ManagedUser {
+                tenant,
+                id,
+                role,
+                new_role,
+            } => {
+                let mut attrs = json!({ "tenant": tenant.as_str(), "role": role.as_str() });
+                if let Some(r) = new_role {
+                    attrs["new_role"] = json!(r.as_str());
+                }
+                (uid("User", id), attrs)
+            }
             Resource::Job {
                 tenant,
                 id,
@@ -83,6 +104,7 @@ impl Resource {
             Resource::User(_, u) => format!("user/{u}"),
             Resource::Customer { id, .. } => format!("customer/{id}"),
             Resource::AuditLog(t) => format!("audit/{t}"),
+            Resource::ManagedUser { id, .. } => format!("user/{id}"),
             Resource::Job { id, .. } => format!("job/{id}"),
             Resource::Record { kind, id, .. } => format!("{}/{id}", kind.to_lowercase()),
         }
@@ -199,6 +221,7 @@ mod tests {
             role,
             username: "u".into(),
             sign_in_id: None,
+            signed_in_at: None,
         }
     }
 
@@ -277,6 +300,81 @@ mod tests {
                 &Resource::Tenant(t("other"))
             )
             .is_err());
+    }
+
+    #[test]
+    fn user_management_is_for_owners_and_admins_with_owner_only_powers_and_never_on_oneself() {
+        use Role::*;
+        let engine = PolicyEngine::load().expect("policy loads");
+        let target = |role: Role, new_role: Option<Role>| Resource::ManagedUser {
+            tenant: t("acme"),
+            id: "someone-else".into(),
+            role,
+            new_role,
+        };
+        let manage = [
+            Action::InviteUser,
+            Action::ChangeUserRole,
+            Action::DisableUser,
+            Action::EnableUser,
+        ];
+        for action in manage {
+            for role in Role::ALL {
+                let got = engine.decide(&caller("acme", role), action, &target(Technician, None));
+                assert_eq!(
+                    got.is_ok(),
+                    matches!(role, Owner | Admin),
+                    "{action:?} as {role}"
+                );
+            }
+            // Owner-only: touching an owner, or making one.
+            assert!(engine
+                .decide(&caller("acme", Admin), action, &target(Owner, None))
+                .is_err());
+            assert!(engine
+                .decide(
+                    &caller("acme", Admin),
+                    action,
+                    &target(Dispatcher, Some(Owner))
+                )
+                .is_err());
+            assert!(engine
+                .decide(&caller("acme", Owner), action, &target(Owner, None))
+                .is_ok());
+            assert!(engine
+                .decide(&caller("acme", Owner), action, &target(Admin, Some(Owner)))
+                .is_ok());
+            // Another tenant's user: never.
+            let foreign = Resource::ManagedUser {
+                tenant: t("other"),
+                id: "x".into(),
+                role: Technician,
+                new_role: None,
+            };
+            assert!(engine
+                .decide(&caller("acme", Owner), action, &foreign)
+                .is_err());
+        }
+        // Nobody changes, disables or enables themselves, owners included.
+        for role in [Owner, Admin] {
+            let me = caller("acme", role);
+            let myself = Resource::ManagedUser {
+                tenant: t("acme"),
+                id: me.user.to_string(),
+                role,
+                new_role: Some(Dispatcher),
+            };
+            for action in [
+                Action::ChangeUserRole,
+                Action::DisableUser,
+                Action::EnableUser,
+            ] {
+                assert!(
+                    engine.decide(&me, action, &myself).is_err(),
+                    "{action:?} as {role}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::ids::{TenantId, UserId};
 
 /// The five roles of a shop. Deny by default: a role grants only what the policy lists.
+/// Parsed from the five shop role names only: no request body or stored record can name the
+/// payment provider's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Role {
     Owner,
     Admin,
@@ -24,7 +26,15 @@ pub enum Role {
     /// token can carry it (`parse` knows only the five shop roles), and the policy lets it
     /// record payments and nothing else.
     #[serde(rename = "payment_provider")]
+    #[schemars(skip)]
     PaymentProvider,
+}
+
+impl TryFrom<String> for Role {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Role, String> {
+        Role::parse(&raw).ok_or_else(|| format!("{raw:?} is not a role"))
+    }
 }
 
 impl Role {
@@ -79,6 +89,9 @@ pub struct Caller {
     pub username: String,
     /// Identifies one sign-in (Cognito `origin_jti`); used to record the first use of a sign-in.
     pub sign_in_id: Option<String>,
+    /// When the user signed in (Cognito `auth_time`, else the token's `iat`), Unix seconds.
+    /// Tokens from a sign-in at or before a revocation of the user's sessions are refused.
+    pub signed_in_at: Option<i64>,
 }
 
 /// Why verified claims still do not make a caller.
@@ -133,6 +146,9 @@ impl Caller {
             role,
             username,
             sign_in_id: claims.get("origin_jti").cloned(),
+            signed_in_at: ["auth_time", "iat"]
+                .iter()
+                .find_map(|c| claims.get(*c).and_then(|v| v.trim().parse::<i64>().ok())),
         })
     }
 }
@@ -166,6 +182,11 @@ mod tests {
     #[test]
     fn no_token_can_carry_the_payment_provider_role() {
         assert_eq!(Role::parse("payment_provider"), None);
+        assert!(serde_json::from_str::<Role>("\"payment_provider\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<Role>("\"accounting\"").ok(),
+            Some(Role::Accounting)
+        );
         let c = Caller::from_claims(&claims(&[
             ("sub", "u1"),
             ("token_use", "access"),
@@ -185,6 +206,26 @@ mod tests {
         let c = c.expect("valid caller");
         assert_eq!(c.tenant.as_str(), "acme");
         assert_eq!(c.role, Role::Dispatcher);
+        assert_eq!(c.signed_in_at, None);
+    }
+
+    #[test]
+    fn the_sign_in_time_is_auth_time_else_iat() {
+        let base = [
+            ("sub", "u1"),
+            ("token_use", "access"),
+            ("cognito:groups", "[tenant:acme owner]"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            Caller::from_claims(&claims(&all))
+                .expect("caller")
+                .signed_in_at
+        };
+        assert_eq!(with(&[("iat", "200"), ("auth_time", "100")]), Some(100));
+        assert_eq!(with(&[("iat", "200")]), Some(200));
+        assert_eq!(with(&[("iat", "soon")]), None);
     }
 
     #[test]

@@ -96,6 +96,7 @@ mod tests {
             role: Role::Accounting,
             username: "u".into(),
             sign_in_id: Some(sign_in.into()),
+            signed_in_at: None,
         }
     }
 

@@ -609,6 +609,13 @@ pub mod store {
     ) -> Result<(), ApiError> {
         let mut writes = vec![after.write(Some(before.version))];
         writes.extend(crate::task::for_invoice(Some(before), after));
+        if before.status == super::InvoiceStatus::Issued
+            && after.status == super::InvoiceStatus::Void
+        {
+            writes.push(
+                crate::ledger::entries::invoice_voided(after, cx.now()).write(&after.tenant_id),
+            );
+        }
         let resource = format!("invoice/{}", after.id);
         cx.commit_change(action, &resource, writes, Some(before), after, "invoice")
             .await
@@ -629,7 +636,11 @@ pub mod store {
         let issued = draft.issue(number, cx.now())?;
         let b = serde_json::to_value(draft).map_err(|_| ApiError::Internal)?;
         let a = serde_json::to_value(&issued).map_err(|_| ApiError::Internal)?;
-        let mut writes = vec![counter, issued.write(Some(draft.version))];
+        let mut writes = vec![
+            counter,
+            issued.write(Some(draft.version)),
+            crate::ledger::entries::invoice_issued(&issued).write(&issued.tenant_id),
+        ];
         writes.extend(crate::task::for_invoice(Some(draft), &issued));
         match cx
             .commit(

@@ -51,6 +51,17 @@ pub fn user(t: &TenantId, u: &UserId) -> Key {
     }
 }
 
+/// A user's access state (status, current role, sessions valid after), read on every request.
+/// Its own kind, with the user id last in the partition key, so the tenant data role can let
+/// every session read only its own (`T#<tenant>#ACCESS#${aws:PrincipalTag/user}`) and only
+/// owner/admin sessions write any.
+pub fn user_access(t: &TenantId, u: &UserId) -> Key {
+    Key {
+        pk: prefix(t, &format!("ACCESS#{u}")),
+        sk: "ACCESS".into(),
+    }
+}
+
 /// Users of a tenant, ordered by email.
 pub fn users_index(t: &TenantId, email: &str, u: &UserId) -> IndexKey {
     IndexKey {
@@ -195,6 +206,19 @@ pub fn credit_note_counter(t: &TenantId) -> Key {
     }
 }
 
+/// One entry of the tenant's ledger, in the partition of its month (`YYYY-MM`), ordered by
+/// time. Under `INV#`, so the data layer keeps it from technicians.
+pub fn ledger_entry(t: &TenantId, month: &str, sort: &str) -> Key {
+    Key {
+        pk: ledger_month(t, month),
+        sk: sort.into(),
+    }
+}
+
+pub fn ledger_month(t: &TenantId, month: &str) -> String {
+    prefix(t, &format!("INV#LEDGER#{month}"))
+}
+
 pub fn payment(t: &TenantId, id: &PaymentId) -> Key {
     Key {
         pk: prefix(t, &format!("PAY#{id}")),
@@ -302,6 +326,7 @@ mod tests {
         let keys = [
             tenant_profile(&t).pk,
             user(&t, &u).pk,
+            user_access(&t, &u).pk,
             users_index(&t, "A@B.C", &u).pk,
             customer(&t, &c).pk,
             customers_index(&t, "Zed", &c).pk,

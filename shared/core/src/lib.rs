@@ -16,6 +16,7 @@ pub mod intake;
 pub mod invoice;
 pub mod job;
 pub mod keys;
+pub mod ledger;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod mfa;
@@ -28,4 +29,5 @@ pub mod store;
 pub mod task;
 pub mod template;
 pub mod user;
+pub mod user_admin;
 pub mod webhook;

@@ -172,6 +172,7 @@ impl TestRig {
                 role,
                 username: format!("{role}@example.com"),
                 sign_in_id: None,
+                signed_in_at: None,
             },
             meta: crate::request::RequestMeta {
                 request_id: "req-1".into(),

@@ -25,6 +25,8 @@ pub enum ActionClass {
     BillingCorrections,
     /// Inviting, disabling users; changing roles.
     UserManagement,
+    /// Accounting exports: the tenant's ledger of invoices, credit notes, payments, refunds.
+    AccountingExports,
 }
 
 impl ActionClass {
@@ -32,6 +34,7 @@ impl ActionClass {
         match self {
             ActionClass::BillingCorrections => "billing_corrections",
             ActionClass::UserManagement => "user_management",
+            ActionClass::AccountingExports => "accounting_exports",
         }
     }
 }

@@ -856,6 +856,7 @@ pub mod store {
             let reference_index = writes.len() + 1;
             writes.push(payment.write(None));
             writes.push(payment.reference_write());
+            writes.push(crate::ledger::entries::payment(&payment).write(t));
             let after = serde_json::to_value(&payment).map_err(|_| ApiError::Internal)?;
             let resource = format!("payment/{}", payment.id);
             match cx
@@ -940,7 +941,11 @@ pub mod store {
                 cx.now(),
                 cx.ids,
             )?;
-            let mut writes = vec![payment.reference_write(), payment.write(None)];
+            let mut writes = vec![
+                payment.reference_write(),
+                payment.write(None),
+                crate::ledger::entries::payment(&payment).write(&cx.caller.tenant),
+            ];
             writes.extend(invoice_writes(cx, allocations, 1).await?);
             let after = serde_json::to_value(&payment).map_err(|_| ApiError::Internal)?;
             let resource = format!("payment/{}", payment.id);
@@ -1009,6 +1014,16 @@ pub mod store {
                 .ok_or(ApiError::NotFound)?;
             let (after, restore) = before.settle_refund(refund_id, outcome.clone())?;
             let mut writes = vec![after.write(Some(before.version))];
+            let settled = after
+                .refunds
+                .iter()
+                .find(|r| r.id == refund_id && r.status == super::RefundStatus::Succeeded);
+            if let Some(refund) = settled {
+                writes.push(
+                    crate::ledger::entries::refund(&after, refund, cx.now())
+                        .write(&cx.caller.tenant),
+                );
+            }
             writes.extend(invoice_writes(cx, &restore, 1).await?);
             let resource = format!("payment/{}", after.id);
             match commit(cx, &resource, writes, &before, &after).await {

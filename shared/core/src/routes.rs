@@ -11,11 +11,12 @@ use crate::estimate::{ApproveEstimate, DeclineEstimate, Estimate, EstimateRevisi
 use crate::intake::IntakeInput;
 use crate::invoice::{Invoice, InvoiceRevision, NewInvoice, VoidInvoice};
 use crate::job::{ChangeJobStatus, Job, NewJob, NewVisit, VisitProgress, VisitUpdate};
+use crate::ledger::Export;
 use crate::mfa::{CodeInput, EnrollmentSecret, StepUpInput, StepUpProof};
 use crate::payment::{CheckoutStarted, EventReceipt, NewRefund, Payment, RecordPayment};
 use crate::problem::Problem;
 use crate::task::{SnoozeTask, Task};
-use crate::user::{Me, UserProfile};
+use crate::user::{ChangeRole, ConfirmUserChange, InviteUser, Me, UserProfile};
 
 /// The schema of a request or response body.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
@@ -548,6 +549,62 @@ pub const ROUTES: &[Route] = &[
         idempotent: false,
     },
     Route {
+        function: "InviteUserFunction",
+        crate_dir: "invite-user",
+        method: "POST",
+        path: "/users",
+        action: Some(Action::InviteUser),
+        authenticated: true,
+        summary: "Invite a user into the caller's tenant with a role (owner, admin; only owners invite owners). Needs a user_management step-up; two phases: without confirmation_id it answers 202 with a summary and the id.",
+        request: Some(schema::<InviteUser>),
+        success_status: 201,
+        response: schema::<UserProfile>,
+        query: &[],
+        idempotent: true,
+    },
+    Route {
+        function: "ChangeUserRoleFunction",
+        crate_dir: "change-user-role",
+        method: "PATCH",
+        path: "/users/{id}/role",
+        action: Some(Action::ChangeUserRole),
+        authenticated: true,
+        summary: "Change a user's role (owner, admin; only owners make or change owners; never one's own). Their sign-ins end at once. Step-up and two phases as for invitations.",
+        request: Some(schema::<ChangeRole>),
+        success_status: 200,
+        response: schema::<UserProfile>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "DisableUserFunction",
+        crate_dir: "disable-user",
+        method: "POST",
+        path: "/users/{id}/disable",
+        action: Some(Action::DisableUser),
+        authenticated: true,
+        summary: "Disable a user (owner, admin; only owners disable owners; never oneself). Their sign-ins end at once. Step-up and two phases; the body may be {}.",
+        request: Some(schema::<ConfirmUserChange>),
+        success_status: 200,
+        response: schema::<UserProfile>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "EnableUserFunction",
+        crate_dir: "enable-user",
+        method: "POST",
+        path: "/users/{id}/enable",
+        action: Some(Action::EnableUser),
+        authenticated: true,
+        summary: "Enable a disabled user (owner, admin; only owners enable owners). Step-up and two phases; the body may be {}.",
+        request: Some(schema::<ConfirmUserChange>),
+        success_status: 200,
+        response: schema::<UserProfile>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
         function: "StartCheckoutFunction",
         crate_dir: "start-checkout",
         method: "POST",
@@ -630,6 +687,23 @@ pub const ROUTES: &[Route] = &[
         response: schema::<CreditNote>,
         query: &[],
         idempotent: true,
+    },
+    Route {
+        function: "ExportLedgerFunction",
+        crate_dir: "export-ledger",
+        method: "GET",
+        path: "/accounting/export",
+        action: Some(Action::ExportLedger),
+        authenticated: true,
+        summary: "The tenant's ledger for a period (invoices issued and voided, credit notes, payments, refunds) with sums (needs an accounting_exports step-up; the export is audited).",
+        request: None,
+        success_status: 200,
+        response: schema::<Export>,
+        query: &[
+            ("from", "First day, YYYY-MM-DD."),
+            ("to", "Last day, YYYY-MM-DD (at most 366 days after from)."),
+        ],
+        idempotent: false,
     },
     Route {
         function: "GetOpenApiFunction",
