@@ -10,6 +10,7 @@ mod jobs;
 mod matrix;
 mod mfa;
 mod payments;
+mod portal;
 mod routes;
 mod tasks;
 mod tokens;

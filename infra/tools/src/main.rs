@@ -84,6 +84,7 @@ async fn up(args: &[String]) -> Result<(), BoxError> {
     tokio::spawn(sandbox.serve(sandbox_listener));
     let mut settings = stack.settings(true)?;
     settings.payments = Some(payments.clone());
+    settings.public_url = Some(url.clone());
     let app: &'static App = Box::leak(Box::new(App::new(sdk.clone(), settings)?));
     let verifier = JwtVerifier::new(
         stack.issuer.clone(),
@@ -144,6 +145,9 @@ async fn up(args: &[String]) -> Result<(), BoxError> {
     println!(
         "Fieldvault API on {url} ({} routes from template.yaml)",
         gateway.route_count()
+    );
+    println!(
+        "Sandbox payment provider on {sandbox_url} (test cards: 4242 4242 4242 4242 pays, 4000 0000 0000 0002 is declined)"
     );
     if demo {
         println!("\nDemo tenant '{DEMO_TENANT}', password for every user: {DEMO_PASSWORD}");

@@ -61,6 +61,8 @@ impl LocalStack {
             stack_name: self.stack_name.clone(),
             kms_key_id: self.kms_key_id.clone(),
             payments: None,
+            public_url: None,
+            link_ttls: Default::default(),
             user_pool_id: Some(self.user_pool_id.clone()),
         })
     }

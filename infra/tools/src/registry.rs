@@ -134,6 +134,21 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("ExportLedgerFunction", |a, r| {
         Box::pin(fv_export_ledger::handle(a, r))
     }),
+    ("SendInvoiceFunction", |a, r| {
+        Box::pin(fv_send_invoice::handle(a, r))
+    }),
+    ("RevokeLinkFunction", |a, r| {
+        Box::pin(fv_revoke_link::handle(a, r))
+    }),
+    ("CreatePortalSignInFunction", |a, r| {
+        Box::pin(fv_create_portal_sign_in::handle(a, r))
+    }),
+    ("PortalPageFunction", |a, r| {
+        Box::pin(fv_portal_page::handle(a, r))
+    }),
+    ("PortalActionFunction", |a, r| {
+        Box::pin(fv_portal_action::handle(a, r))
+    }),
     ("GetOpenApiFunction", |a, r| {
         Box::pin(fv_get_openapi::handle(a, r))
     }),

@@ -298,7 +298,7 @@ pub struct Exchange {
     pub session: Arc<TenantSession>,
 }
 
-fn request_meta(req: &Request) -> RequestMeta {
+pub(crate) fn request_meta(req: &Request) -> RequestMeta {
     let (request_id, source_ip, user_agent) = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => (
             ctx.request_id.clone(),

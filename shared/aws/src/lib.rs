@@ -7,6 +7,7 @@ pub mod metrics;
 pub mod mfa;
 pub mod onboarding;
 pub mod payments;
+pub mod portal;
 pub mod session;
 pub mod settings;
 

@@ -22,6 +22,10 @@ pub struct Settings {
     pub user_pool_id: Option<String>,
     /// The payment provider, when one is configured (payment routes answer 503 otherwise).
     pub payments: Option<PaymentSettings>,
+    /// The API's public base URL, which customer links point at (`FV_PUBLIC_URL`).
+    pub public_url: Option<String>,
+    /// How long customer links live (`FV_LINK_TTL_MINUTES`, `FV_SIGN_IN_LINK_TTL_MINUTES`).
+    pub link_ttls: fieldvault_core::link::LinkTtls,
 }
 
 /// How to reach the payment provider and check its webhooks.
@@ -84,7 +88,31 @@ impl Settings {
             stack_name: var("FV_STACK_NAME").unwrap_or_else(|_| "fieldvault".into()),
             kms_key_id: var("FV_KMS_KEY_ID").unwrap_or_default(),
             payments: PaymentSettings::from_env()?,
+            public_url: var("FV_PUBLIC_URL").ok(),
+            link_ttls: link_ttls()?,
             user_pool_id: var("FV_USER_POOL_ID").ok(),
         })
     }
+}
+
+fn minutes(name: &str) -> Result<Option<i64>, SettingsError> {
+    var(name)
+        .ok()
+        .map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| SettingsError(format!("{name} must be a number of minutes")))
+        })
+        .transpose()
+}
+
+fn link_ttls() -> Result<fieldvault_core::link::LinkTtls, SettingsError> {
+    fieldvault_core::link::LinkTtls::new(
+        minutes("FV_LINK_TTL_MINUTES")?,
+        minutes("FV_SIGN_IN_LINK_TTL_MINUTES")?,
+    )
+    .ok_or_else(|| {
+        SettingsError(
+            "link lifetimes: documents 5 minutes to 90 days, sign-in 1 to 60 minutes".into(),
+        )
+    })
 }

@@ -79,4 +79,14 @@ actions! {
     GetPayment => "payment.read",
     RefundPayment => "payment.refund",
     ExportLedger => "accounting.export",
+    SendInvoice => "invoice.send",
+    RevokeLink => "link.revoke",
+    CreatePortalSignIn => "customer.portal_link",
+    PortalView => "portal.view",
+    PortalApprove => "portal.approve",
+    PortalDecline => "portal.decline",
+    PortalPay => "portal.pay",
+    PortalSignIn => "portal.sign_in",
+    /// Not a route: a link that did not open (unknown, expired, used, revoked, stale).
+    PortalRefused => "portal.link_refused",
 }

@@ -417,3 +417,35 @@ mod tests {
             .is_err());
     }
 }
+#[cfg(test)]
+mod portal_tests {
+    use super::*;
+    use crate::caller::{Caller, Role};
+    use crate::ids::{TenantId, UserId};
+
+    #[test]
+    fn a_link_principal_reaches_only_the_portal() {
+        let engine = PolicyEngine::load().expect("policy loads");
+        let c = Caller {
+            tenant: TenantId::parse("acme").expect("t"),
+            user: UserId::parse("link-0123abcd").expect("u"),
+            role: Role::Customer,
+            username: "customer".into(),
+            sign_in_id: None,
+            signed_in_at: None,
+        };
+        let t = Resource::Tenant(TenantId::parse("acme").expect("t"));
+        for &action in Action::ALL {
+            let portal = matches!(
+                action,
+                Action::PortalView
+                    | Action::PortalApprove
+                    | Action::PortalDecline
+                    | Action::PortalPay
+                    | Action::PortalSignIn
+                    | Action::PortalRefused
+            );
+            assert_eq!(engine.decide(&c, action, &t).is_ok(), portal, "{action:?}");
+        }
+    }
+}

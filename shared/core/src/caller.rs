@@ -28,6 +28,11 @@ pub enum Role {
     #[serde(rename = "payment_provider")]
     #[schemars(skip)]
     PaymentProvider,
+    /// Not a shop role: a customer holding a link, acting inside the link's tenant. No token
+    /// can carry it; the policy lets it do only the portal's actions.
+    #[serde(rename = "customer")]
+    #[schemars(skip)]
+    Customer,
 }
 
 impl TryFrom<String> for Role {
@@ -54,6 +59,7 @@ impl Role {
             Role::Technician => "technician",
             Role::Accounting => "accounting",
             Role::PaymentProvider => "payment_provider",
+            Role::Customer => "customer",
         }
     }
 

@@ -96,6 +96,20 @@ pub struct Decision {
     pub at: OffsetDateTime,
     /// SHA-256 of exactly what was approved (estimate, revision, currency, option).
     pub snapshot_sha256: Option<String>,
+    /// When the customer decided through a link: where from, and their consent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub portal: Option<PortalEvidence>,
+}
+
+/// What the portal records of a customer's own decision (with the typed name as signature).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct PortalEvidence {
+    pub ip: String,
+    pub user_agent: String,
+    /// The consent checkbox was ticked (an approval without it is refused).
+    pub consent: bool,
+    /// The link the decision came through (its id: the token's SHA-256).
+    pub link_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -372,6 +386,7 @@ impl Estimate {
             reason: None,
             at: now,
             snapshot_sha256: Some(self.snapshot_sha256(option)),
+            portal: None,
         });
         Ok(e)
     }
@@ -411,6 +426,7 @@ impl Estimate {
             reason,
             at: now,
             snapshot_sha256: None,
+            portal: None,
         });
         Ok(e)
     }

@@ -219,6 +219,22 @@ pub fn ledger_month(t: &TenantId, month: &str) -> String {
     prefix(t, &format!("INV#LEDGER#{month}"))
 }
 
+/// A customer link, by the SHA-256 of its token (never the token itself).
+pub fn link(t: &TenantId, id: &str) -> Key {
+    Key {
+        pk: prefix(t, &format!("LINK#{id}")),
+        sk: "LINK".into(),
+    }
+}
+
+/// A message waiting to go to a customer.
+pub fn outbox(t: &TenantId, id: &str) -> Key {
+    Key {
+        pk: prefix(t, &format!("OUTBOX#{id}")),
+        sk: "MESSAGE".into(),
+    }
+}
+
 pub fn payment(t: &TenantId, id: &PaymentId) -> Key {
     Key {
         pk: prefix(t, &format!("PAY#{id}")),

@@ -17,11 +17,13 @@ pub mod invoice;
 pub mod job;
 pub mod keys;
 pub mod ledger;
+pub mod link;
 #[cfg(any(test, feature = "memory"))]
 pub mod memory;
 pub mod mfa;
 pub mod money;
 pub mod payment;
+pub mod portal;
 pub mod problem;
 pub mod request;
 pub mod routes;

@@ -711,8 +711,9 @@ mod tests {
 /// the invoices it touches and the audit record in one transaction.
 pub mod store {
     use super::{
-        event_write, Allocation, EventReceipt, NewRefund, Payment, PaymentSource, ProviderPayment,
-        META_CUSTOMER, META_INVOICE,
+        event_write, Allocation, CheckoutRequest, CheckoutStarted, EventReceipt, NewRefund,
+        Payment, PaymentProvider, PaymentSource, ProviderError, ProviderPayment, META_CUSTOMER,
+        META_INVOICE, META_TENANT,
     };
     use crate::actions::Action;
     use crate::authz::Resource;
@@ -1035,6 +1036,63 @@ pub mod store {
         Err(ApiError::Conflict(
             "the payment kept changing; the refund stays pending".into(),
         ))
+    }
+
+    /// Open the provider's hosted checkout for what an issued invoice still owes, recorded
+    /// (as `action`) before the link is handed out.
+    pub async fn start_checkout<S: TenantStore, P: PaymentProvider>(
+        cx: &Ctx<'_, S>,
+        provider: &P,
+        invoice: &Invoice,
+        return_url: &str,
+        action: Action,
+    ) -> Result<CheckoutStarted, ApiError> {
+        let balance = invoice.balance();
+        if invoice.status != InvoiceStatus::Issued || balance <= 0 {
+            return Err(ApiError::Conflict(
+                "only an issued invoice with a balance can be paid".into(),
+            ));
+        }
+        let metadata = BTreeMap::from([
+            (META_TENANT.to_owned(), invoice.tenant_id.to_string()),
+            (META_INVOICE.to_owned(), invoice.id.to_string()),
+            (META_CUSTOMER.to_owned(), invoice.customer_id.to_string()),
+        ]);
+        let request = CheckoutRequest {
+            amount_minor: balance,
+            currency: invoice.currency.clone(),
+            description: format!("Invoice #{}", invoice.number.unwrap_or_default()),
+            metadata,
+            success_url: return_url.to_owned(),
+            cancel_url: return_url.to_owned(),
+        };
+        let checkout = provider
+            .create_checkout(&request)
+            .await
+            .map_err(|e| match e {
+                ProviderError::Refused(m) => {
+                    ApiError::Conflict(format!("the provider refused: {m}"))
+                }
+                ProviderError::Unavailable(m) => ApiError::Unavailable(m),
+            })?;
+        let started = CheckoutStarted {
+            invoice_id: invoice.id,
+            amount_minor: balance,
+            currency: invoice.currency.clone(),
+            checkout,
+        };
+        // Recorded before the link is handed out: no record, no link.
+        let after = serde_json::to_value(&started).map_err(|_| ApiError::Internal)?;
+        cx.commit(
+            action,
+            &format!("invoice/{}", invoice.id),
+            Vec::new(),
+            None,
+            Some(&after),
+        )
+        .await
+        .map_err(store_error)?;
+        Ok(started)
     }
 
     async fn commit<S: TenantStore>(

@@ -12,6 +12,7 @@ use crate::intake::IntakeInput;
 use crate::invoice::{Invoice, InvoiceRevision, NewInvoice, VoidInvoice};
 use crate::job::{ChangeJobStatus, Job, NewJob, NewVisit, VisitProgress, VisitUpdate};
 use crate::ledger::Export;
+use crate::link::{IssuedLink, Link};
 use crate::mfa::{CodeInput, EnrollmentSecret, StepUpInput, StepUpProof};
 use crate::payment::{CheckoutStarted, EventReceipt, NewRefund, Payment, RecordPayment};
 use crate::problem::Problem;
@@ -706,6 +707,76 @@ pub const ROUTES: &[Route] = &[
         idempotent: false,
     },
     Route {
+        function: "SendInvoiceFunction",
+        crate_dir: "send-invoice",
+        method: "POST",
+        path: "/invoices/{id}/send",
+        action: Some(Action::SendInvoice),
+        authenticated: true,
+        summary: "Send an issued invoice to the customer: a pay link (answered once; the outbox keeps it sealed with KMS).",
+        request: None,
+        success_status: 200,
+        response: schema::<serde_json::Value>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "RevokeLinkFunction",
+        crate_dir: "revoke-link",
+        method: "POST",
+        path: "/links/{id}/revoke",
+        action: Some(Action::RevokeLink),
+        authenticated: true,
+        summary: "Revoke a customer link by its id (the SHA-256 of its token); it then opens the neutral page.",
+        request: None,
+        success_status: 200,
+        response: schema::<Link>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "CreatePortalSignInFunction",
+        crate_dir: "create-portal-sign-in",
+        method: "POST",
+        path: "/customers/{id}/portal-link",
+        action: Some(Action::CreatePortalSignIn),
+        authenticated: true,
+        summary: "A one-time sign-in link (30 minutes) to a page with all the customer's open documents.",
+        request: None,
+        success_status: 201,
+        response: schema::<IssuedLink>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "PortalPageFunction",
+        crate_dir: "portal-page",
+        method: "GET",
+        path: "/portal/l/{token}",
+        action: Some(Action::PortalView),
+        authenticated: false,
+        summary: "The customer's page for a link (public, HTML): estimate with approve/decline, invoice with pay and receipt, or their documents; refused links get one neutral page.",
+        request: None,
+        success_status: 200,
+        response: schema::<String>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "PortalActionFunction",
+        crate_dir: "portal-action",
+        method: "POST",
+        path: "/portal/l/{token}",
+        action: Some(Action::PortalApprove),
+        authenticated: false,
+        summary: "A customer's form through a link (public, HTML): approve or decline an estimate (typed name, consent), or pay an invoice at the provider's checkout.",
+        request: None,
+        success_status: 200,
+        response: schema::<String>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
         function: "GetOpenApiFunction",
         crate_dir: "get-openapi",
         method: "GET",
@@ -754,6 +825,17 @@ pub fn path_exists(path: &str) -> bool {
         .any(|m| match_route(m, path).is_some())
 }
 
+/// Two-phase routes are the ones whose request carries a `confirmation_id`.
+fn takes_confirmation(generator: &SchemaGenerator, schema: &schemars::Schema) -> bool {
+    let name = schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.rsplit('/').next());
+    name.and_then(|n| generator.definitions().get(n))
+        .and_then(|d| d.get("properties"))
+        .is_some_and(|p| p.get("confirmation_id").is_some())
+}
+
 /// The OpenAPI 3.1 document, generated from the route list and the Rust types.
 pub fn openapi() -> Value {
     let mut settings = schemars::generate::SchemaSettings::draft2020_12();
@@ -762,10 +844,16 @@ pub fn openapi() -> Value {
     let problem = generator.subschema_for::<Problem>();
     let mut paths = Map::new();
     for r in ROUTES {
+        // The portal answers pages; everything else JSON.
+        let media = if r.path.starts_with("/portal/") {
+            "text/html"
+        } else {
+            "application/json"
+        };
         let mut responses = Map::new();
         responses.insert(
             r.success_status.to_string(),
-            json!({ "description": "Success", "content": { "application/json": { "schema": (r.response)(&mut generator) } } }),
+            json!({ "description": "Success", "content": { media: { "schema": (r.response)(&mut generator) } } }),
         );
         let errors: &[(&str, &str)] = if r.authenticated {
             &[
@@ -776,6 +864,8 @@ pub fn openapi() -> Value {
                 ("409", "Conflict"),
                 ("503", "Could not record the change; nothing was changed"),
             ]
+        } else if r.method == "POST" {
+            &[("400", "Invalid or unsigned request"), ("404", "Not found")]
         } else {
             &[("404", "Not found")]
         };
@@ -811,7 +901,12 @@ pub fn openapi() -> Value {
             op["parameters"] = Value::Array(params);
         }
         if let Some(request) = r.request {
-            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": request(&mut generator) } } });
+            let schema = request(&mut generator);
+            if takes_confirmation(&generator, &schema) {
+                let confirmation = generator.subschema_for::<crate::confirm::Confirmation>();
+                op["responses"]["202"] = json!({ "description": "Prepared: a summary and a confirmation id; repeat the request with `confirmation_id` to carry it out", "content": { "application/json": { "schema": confirmation } } });
+            }
+            op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema } } });
         }
         op["security"] = if r.authenticated {
             json!([{ "cognito": [] }])
@@ -873,5 +968,22 @@ mod tests {
                 "dangling ref {name}"
             );
         }
+    }
+
+    #[test]
+    fn two_phase_routes_document_their_prepare_answer() {
+        let doc = openapi();
+        for (method, path) in [
+            ("post", "/invoices/{id}/void"),
+            ("post", "/invoices/{id}/credit-notes"),
+            ("post", "/payments"),
+            ("post", "/payments/{id}/refunds"),
+        ] {
+            assert!(
+                doc["paths"][path][method]["responses"]["202"].is_object(),
+                "{method} {path}"
+            );
+        }
+        assert!(doc["paths"]["/invoices"]["post"]["responses"]["202"].is_null());
     }
 }

@@ -1,0 +1,271 @@
+//! The customer portal's adapter side: the link principal's tenant session, issuing links
+//! (their token sealed with KMS in the outbox), and HTML responses with the portal's headers.
+use fieldvault_core::caller::{Caller, Role};
+use fieldvault_core::customer::{ContactKind, Customer};
+use fieldvault_core::ids::{TenantId, UserId};
+use fieldvault_core::link::{
+    new_token, DocumentKind, IssuedLink, Link, LinkPurpose, OutboxMessage,
+};
+use fieldvault_core::problem::{ApiError, SECURITY_HEADERS};
+use fieldvault_core::request::Ctx;
+use fieldvault_core::store::{TenantStore, Write};
+use lambda_http::{Body, Request, Response};
+
+use crate::app::{request_meta, App, Exchange};
+use crate::session::TenantSession;
+
+impl App {
+    /// A customer holding link `link_id` of `tenant`: a session whose principal is the link
+    /// (a role no token can carry, which the policy confines to the portal's actions). The
+    /// link record itself is read inside this session.
+    pub async fn begin_as_customer(
+        &self,
+        req: &Request,
+        tenant: TenantId,
+        link_id: &str,
+    ) -> Result<Exchange, ApiError> {
+        let short: String = link_id.chars().take(16).collect();
+        let user = UserId::parse(&format!("link-{short}")).map_err(|_| ApiError::Internal)?;
+        let caller = Caller {
+            tenant,
+            user,
+            role: Role::Customer,
+            username: "customer (link)".into(),
+            sign_in_id: None,
+            signed_in_at: None,
+        };
+        let session = self.sessions.for_caller(&caller).await.map_err(|e| {
+            tracing::error!(error = %e, "tenant session");
+            ApiError::Unavailable(e.to_string())
+        })?;
+        Ok(Exchange {
+            meta: request_meta(req),
+            caller,
+            session,
+        })
+    }
+
+    /// The caller's tenant session (cached: the one the request already uses).
+    pub async fn session_for(
+        &self,
+        caller: &Caller,
+    ) -> Result<std::sync::Arc<TenantSession>, ApiError> {
+        self.sessions
+            .for_caller(caller)
+            .await
+            .map_err(|e| ApiError::Unavailable(e.to_string()))
+    }
+
+    /// The public base URL links point at, or 503.
+    pub fn public_url(&self) -> Result<&str, ApiError> {
+        self.sessions
+            .settings()
+            .public_url
+            .as_deref()
+            .ok_or_else(|| ApiError::Unavailable("no public URL is configured for links".into()))
+    }
+}
+
+/// What a new link is for.
+pub struct LinkRequest<'a> {
+    pub purpose: LinkPurpose,
+    pub kind: DocumentKind,
+    pub document_id: String,
+    pub document_version: u64,
+    pub customer: &'a Customer,
+    pub subject: String,
+}
+
+/// A new link and its outbox message (the URL sealed with KMS under the tenant's context):
+/// the writes join the caller's transaction; the token exists only in the answer and, sealed,
+/// in the outbox.
+pub async fn issue_link<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    app: &App,
+    session: &TenantSession,
+    request: LinkRequest<'_>,
+) -> Result<(IssuedLink, Vec<Write>), ApiError> {
+    let base = app.public_url()?;
+    let (token, id) = new_token(&cx.caller.tenant, rand::random::<[u8; 32]>());
+    let link = Link::new(
+        id,
+        &cx.caller.tenant,
+        request.purpose,
+        request.kind,
+        request.document_id,
+        request.document_version,
+        request.customer.id,
+        cx.caller.user.as_str(),
+        cx.now(),
+        &app.sessions.settings().link_ttls,
+    );
+    let issued = link.issued(&token, base);
+    let sealed = session
+        .encrypt_secret(issued.url.as_bytes(), &cx.caller.user, "outbox-link")
+        .await
+        .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let to = request
+        .customer
+        .contact_points
+        .iter()
+        .find(|c| c.kind == ContactKind::Email)
+        .map(|c| c.value.clone());
+    let message = OutboxMessage {
+        id: ulid::Ulid::new().to_string(),
+        tenant_id: cx.caller.tenant.clone(),
+        customer_id: request.customer.id,
+        channel: if to.is_some() { "email" } else { "manual" }.into(),
+        to: to.unwrap_or_default(),
+        subject: request.subject,
+        sealed_link: sealed,
+        link_id: link.id.clone(),
+        status: "pending".into(),
+        created_at: cx.now(),
+        created_by: cx.caller.user.clone(),
+    };
+    Ok((issued, vec![link.write(None), message.write()]))
+}
+
+/// An HTML page with the portal's headers: the API's security headers, then a page CSP (a
+/// style nonce, forms to `form_origin` too), no referrer, no indexing, no caching.
+pub fn html(status: u16, body: String, csp: &str) -> Response<Body> {
+    let mut builder = Response::builder()
+        .status(status)
+        .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8");
+    for (name, value) in SECURITY_HEADERS {
+        if !name.eq_ignore_ascii_case("content-security-policy") {
+            builder = builder.header(*name, *value);
+        }
+    }
+    builder
+        .header("content-security-policy", csp)
+        .header("x-robots-tag", "noindex, nofollow")
+        .body(Body::Text(body))
+        .unwrap_or_else(|_| {
+            let mut r = Response::new(Body::Empty);
+            *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+            r
+        })
+}
+
+/// A 303 to `location` (after a form post), with the same headers.
+pub fn see_other(location: &str, csp: &str) -> Response<Body> {
+    let mut r = html(303, String::new(), csp);
+    if let Ok(v) = http::HeaderValue::from_str(location) {
+        r.headers_mut().insert(http::header::LOCATION, v);
+    }
+    r
+}
+
+/// A fresh style nonce (128 random bits).
+pub fn nonce() -> String {
+    rand::random::<[u8; 16]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The payment provider's origin (its checkout page receives the pay form's redirect).
+pub fn provider_origin(app: &App) -> Option<String> {
+    let url = &app.payments.as_ref()?.settings().api_url;
+    let (scheme, rest) = url.split_once("://")?;
+    let host = rest.split('/').next()?;
+    Some(format!("{scheme}://{host}"))
+}
+
+/// A sign-in link opens once: it is consumed, and each of the customer's open documents (sent
+/// estimates, issued invoices that still owe) gets a fresh link that lives as long as a
+/// sign-in link, all in one audited transaction. Answers (label, url) per document.
+pub async fn issue_portal_documents<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    app: &App,
+    _session: &TenantSession,
+    sign_in: &Link,
+    customer: &Customer,
+) -> Result<Vec<(String, String)>, ApiError> {
+    use fieldvault_core::estimate::{Estimate, EstimateStatus};
+    use fieldvault_core::invoice::{Invoice, InvoiceStatus};
+    let base = app.public_url()?;
+    let t = &cx.caller.tenant;
+    let page = cx
+        .store
+        .list(&fieldvault_core::store::ListQuery {
+            index: true,
+            partition: fieldvault_core::keys::customer_billing_index(t, &customer.id, "", "").pk,
+            limit: 100,
+            start: None,
+            newest_first: true,
+        })
+        .await
+        .map_err(fieldvault_core::request::store_error)?;
+    let ttls = &app.sessions.settings().link_ttls;
+    let short = fieldvault_core::link::LinkTtls {
+        document: ttls.sign_in,
+        sign_in: ttls.sign_in,
+    };
+    let today = cx.now().date();
+    let mut writes = vec![sign_in.consume(cx.now()).write(Some(sign_in.version))];
+    let mut entries = Vec::new();
+    for item in &page.items {
+        let (purpose, kind, id, version, label) = if let Some(e) = Estimate::from_item(item) {
+            let e = e.view(today);
+            if e.status != EstimateStatus::Sent {
+                continue;
+            }
+            (
+                LinkPurpose::Approve,
+                DocumentKind::Estimate,
+                e.id.to_string(),
+                u64::from(e.revision),
+                format!("Estimate: {}", e.title),
+            )
+        } else if let Some(i) = Invoice::from_item(item) {
+            if i.status != InvoiceStatus::Issued {
+                continue;
+            }
+            (
+                LinkPurpose::Pay,
+                DocumentKind::Invoice,
+                i.id.to_string(),
+                i.number.unwrap_or_default(),
+                format!("Invoice #{}", i.number.unwrap_or_default()),
+            )
+        } else {
+            continue;
+        };
+        let (token, link_id) = new_token(t, rand::random::<[u8; 32]>());
+        let link = Link::new(
+            link_id,
+            t,
+            purpose,
+            kind,
+            id,
+            version,
+            customer.id,
+            cx.caller.user.as_str(),
+            cx.now(),
+            &short,
+        );
+        entries.push((label, link.issued(&token, base).url));
+        writes.push(link.write(None));
+        if writes.len() >= 90 {
+            break;
+        }
+    }
+    let what = serde_json::json!({ "customer": customer.id, "documents": entries.len() });
+    cx.commit(
+        fieldvault_core::actions::Action::PortalSignIn,
+        &format!("customer/{}", customer.id),
+        writes,
+        None,
+        Some(&what),
+    )
+    .await
+    .map_err(|e| match e {
+        fieldvault_core::store::StoreError::ConditionFailed { .. } => {
+            ApiError::Conflict("this sign-in link was just used".into())
+        }
+        other => fieldvault_core::request::store_error(other),
+    })?;
+    Ok(entries)
+}
