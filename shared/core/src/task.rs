@@ -67,7 +67,7 @@ impl TaskKind {
                     | TaskKind::RequestReview
             ),
             Role::Accounting => matches!(self, TaskKind::InvoiceJob | TaskKind::CollectPayment),
-            Role::Technician | Role::PaymentProvider => false,
+            Role::Technician | Role::PaymentProvider | Role::TelephonyProvider => false,
         }
     }
 }
