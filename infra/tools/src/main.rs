@@ -82,9 +82,19 @@ async fn up(args: &[String]) -> Result<(), BoxError> {
         format!("{url}/webhooks/payments"),
     ));
     tokio::spawn(sandbox.serve(sandbox_listener));
+    // The telephony webhook's secrets (two, as during a rotation; providers sign with the
+    // first). Tests sign deliveries and tenant tokens with them.
+    let telephony_secrets = [
+        format!("tlsec_{}", random_hex()),
+        format!("tlsec_{}", random_hex()),
+    ];
     let mut settings = stack.settings(true)?;
     settings.payments = Some(payments.clone());
     settings.public_url = Some(url.clone());
+    settings.telephony_webhook_secrets = telephony_secrets
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
     let app: &'static App = Box::leak(Box::new(App::new(sdk.clone(), settings)?));
     let verifier = JwtVerifier::new(
         stack.issuer.clone(),
@@ -133,6 +143,7 @@ async fn up(args: &[String]) -> Result<(), BoxError> {
         .collect();
     env.push(("FV_PAYMENTS_WEBHOOK_SECRETS", secrets.join(",")));
     env.push(("FV_PAYMENTS_RETURN_URL", payments.return_url.clone()));
+    env.push(("FV_TELEPHONY_WEBHOOK_SECRETS", telephony_secrets.join(",")));
     if let Some(path) = flag(args, "--env-out") {
         let text: String = env
             .iter()

@@ -31,6 +31,7 @@ pub struct LocalStack {
     pub cursor_secret: String,
     pub issuer: String,
     pub jwks_url: String,
+    pub evidence_bucket: String,
 }
 
 impl LocalStack {
@@ -46,6 +47,7 @@ impl LocalStack {
             ("FV_CURSOR_SECRET", self.cursor_secret.clone()),
             ("FV_ISSUER", self.issuer.clone()),
             ("FV_JWKS_URL", self.jwks_url.clone()),
+            ("FV_EVIDENCE_BUCKET", self.evidence_bucket.clone()),
         ]
     }
 
@@ -64,6 +66,9 @@ impl LocalStack {
             public_url: None,
             link_ttls: Default::default(),
             user_pool_id: Some(self.user_pool_id.clone()),
+            evidence_bucket: Some(self.evidence_bucket.clone()),
+            kms_key_arn: String::new(),
+            telephony_webhook_secrets: Vec::new(),
         })
     }
 }
@@ -313,6 +318,23 @@ pub async fn provision(sdk: &SdkConfig, stack_name: &str) -> Result<LocalStack, 
     create_tables(sdk, &template, &names).await?;
     let bindings = names.bindings(&template);
     let (user_pool_id, client_id) = create_user_pool(sdk, &template, stack_name).await?;
+    // The evidence bucket (moto: path-style; public access blocked as in the template).
+    let evidence_bucket = fieldvault_aws::guard::local_bucket_name(stack_name, "EvidenceBucket");
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    s3.create_bucket()
+        .bucket(&evidence_bucket)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "create bucket: {}",
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            )
+        })?;
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .map_err(|_| "AWS_ENDPOINT_URL is not set: provisioning is for the local stack only")?;
     use rand::RngCore;
@@ -334,5 +356,6 @@ pub async fn provision(sdk: &SdkConfig, stack_name: &str) -> Result<LocalStack, 
         kms_key_id,
         user_pool_id,
         client_id,
+        evidence_bucket,
     })
 }

@@ -116,6 +116,21 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("RefundPaymentFunction", |a, r| {
         Box::pin(fv_refund_payment::handle(a, r))
     }),
+    ("CreateEvidenceUploadFunction", |a, r| {
+        Box::pin(fv_create_evidence_upload::handle(a, r))
+    }),
+    ("ListEvidenceFunction", |a, r| {
+        Box::pin(fv_list_evidence::handle(a, r))
+    }),
+    ("DownloadEvidenceFunction", |a, r| {
+        Box::pin(fv_download_evidence::handle(a, r))
+    }),
+    ("TelephonyWebhookFunction", |a, r| {
+        Box::pin(fv_telephony_webhook::handle(a, r))
+    }),
+    ("ListCallsFunction", |a, r| {
+        Box::pin(fv_list_calls::handle(a, r))
+    }),
     ("IssueCreditNoteFunction", |a, r| {
         Box::pin(fv_issue_credit_note::handle(a, r))
     }),

@@ -168,6 +168,44 @@ impl App {
         })
     }
 
+    /// The telephony provider's verified webhook acting in `tenant` (a role no token can carry,
+    /// which the policy lets only record calls). Call only after the signatures checked out.
+    pub async fn begin_as_telephony(
+        &self,
+        req: &Request,
+        tenant: TenantId,
+    ) -> Result<Exchange, ApiError> {
+        let caller = Caller {
+            tenant,
+            user: UserId::parse("telephony-provider").map_err(|_| ApiError::Internal)?,
+            role: Role::TelephonyProvider,
+            username: "telephony provider".into(),
+            sign_in_id: None,
+            signed_in_at: None,
+        };
+        let session = self.sessions.for_caller(&caller).await.map_err(|e| {
+            tracing::error!(error = %e, "tenant session");
+            ApiError::Unavailable(e.to_string())
+        })?;
+        Ok(Exchange {
+            meta: request_meta(req),
+            caller,
+            session,
+        })
+    }
+
+    /// The telephony webhook's secrets, or 503 where none are configured.
+    pub fn telephony_secrets(&self) -> Result<&[Vec<u8>], ApiError> {
+        let secrets = &self.sessions.settings().telephony_webhook_secrets;
+        if secrets.is_empty() {
+            Err(ApiError::Unavailable(
+                "no telephony webhook secret is configured".into(),
+            ))
+        } else {
+            Ok(secrets)
+        }
+    }
+
     /// Serve one request of an authenticated route: begin, run `logic` (with the request's
     /// `Idempotency-Key` honoured when `idempotent`), respond.
     pub async fn run<F>(&self, req: &Request, idempotent: bool, logic: F) -> Response<Body>

@@ -41,6 +41,8 @@ pub struct PolicyGuard {
     names: ResourceNames,
     /// (table name, index name) → partition key attribute.
     partition_keys: HashMap<(String, Option<String>), String>,
+    /// The data key's ARN (S3's default SSE-KMS key for the evidence bucket).
+    data_key_arn: String,
 }
 
 /// Names the local stack gave the template's resources.
@@ -77,8 +79,19 @@ impl LocalNames {
             );
             b.refs.insert(id.clone(), self.kms_key_id.clone());
         }
+        for (id, _) in template.resources_of_type("AWS::S3::Bucket") {
+            let name = local_bucket_name(&self.stack_name, id);
+            b.attrs
+                .insert(format!("{id}.Arn"), format!("arn:aws:s3:::{name}"));
+            b.refs.insert(id.clone(), name);
+        }
         b
     }
+}
+
+/// The name the local stack gives a template bucket (S3 names are lowercase).
+pub fn local_bucket_name(stack_name: &str, logical_id: &str) -> String {
+    format!("{stack_name}-{}", logical_id.to_ascii_lowercase())
 }
 
 /// A table's name as the template defines it.
@@ -136,6 +149,10 @@ impl PolicyGuard {
                 account: LOCAL_ACCOUNT.into(),
             },
             partition_keys,
+            data_key_arn: format!(
+                "arn:aws:kms:{}:{LOCAL_ACCOUNT}:key/{}",
+                names.region, names.kms_key_id
+            ),
         })
     }
 
@@ -205,7 +222,27 @@ impl PolicyGuard {
                 let (path, query) = path_and_query
                     .split_once('?')
                     .unwrap_or((path_and_query, ""));
-                s3_requests(request.method(), path, query, &self.names).map_err(|e| e.to_string())
+                let mut out = s3_requests(request.method(), path, query, &self.names)
+                    .map_err(|e| e.to_string())?;
+                let header = |name: &str| request.headers().get(name).map(|v| v.trim().to_owned());
+                if request.method().eq_ignore_ascii_case("PUT") {
+                    if let Some((key, context)) = crate::objects::implied_kms_context(&header) {
+                        let mut ctx: BTreeMap<String, Vec<String>> = context
+                            .iter()
+                            .map(|(k, v)| (format!("kms:EncryptionContext:{k}"), vec![v.clone()]))
+                            .collect();
+                        ctx.insert(
+                            "kms:ViaService".into(),
+                            vec![format!("s3.{}.amazonaws.com", self.names.region)],
+                        );
+                        out.push(AuthzRequest {
+                            action: "kms:GenerateDataKey".into(),
+                            resource: key.unwrap_or_else(|| self.data_key_arn.clone()),
+                            context: ctx,
+                        });
+                    }
+                }
+                Ok(out)
             }
         }
     }

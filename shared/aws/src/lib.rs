@@ -5,6 +5,7 @@ pub mod dynamo;
 pub mod guard;
 pub mod metrics;
 pub mod mfa;
+pub mod objects;
 pub mod onboarding;
 pub mod payments;
 pub mod portal;

@@ -34,6 +34,11 @@ pub struct TenantSession {
     kms_key_id: String,
     store: DynamoStore,
     kms: aws_sdk_kms::Client,
+    s3: aws_sdk_s3::Client,
+    evidence_bucket: Option<String>,
+    kms_key_arn: String,
+    /// Locally, the guard and tags presigned URLs are checked against at signing time.
+    guard: Option<(Arc<PolicyGuard>, BTreeMap<String, String>)>,
 }
 
 impl TenantSession {
@@ -42,6 +47,27 @@ impl TenantSession {
     }
     pub fn kms(&self) -> &aws_sdk_kms::Client {
         &self.kms
+    }
+
+    /// The evidence bucket through this session (503 where no bucket is configured).
+    pub fn objects(&self) -> Result<crate::objects::S3Objects, fieldvault_core::problem::ApiError> {
+        let bucket = self.evidence_bucket.clone().ok_or_else(|| {
+            fieldvault_core::problem::ApiError::Unavailable(
+                "no evidence bucket is configured".into(),
+            )
+        })?;
+        Ok(crate::objects::S3Objects {
+            client: self.s3.clone(),
+            bucket,
+            kms_key_arn: self.kms_key_arn.clone(),
+            tenant: self.tenant.clone(),
+            guard: self.guard.clone(),
+        })
+    }
+
+    /// The session's S3 client (tests use it to try what the guard must refuse).
+    pub fn s3(&self) -> &aws_sdk_s3::Client {
+        &self.s3
     }
 
     /// Encrypt a small secret (≤ 4 KiB) with the data key under the encryption context
@@ -266,9 +292,29 @@ impl SessionFactory {
         }
         let ddb_conf = ddb_conf.build();
         let kms_conf = aws_sdk_kms::config::Builder::from(&self.base)
-            .credentials_provider(credentials)
+            .credentials_provider(credentials.clone())
             .http_client(http_for(Service::Kms))
             .build();
+        // Path-style locally (moto); virtual-hosted in AWS. Checksums only where S3 requires
+        // them, so presigned PUTs bind exactly the headers we list.
+        let s3_conf = aws_sdk_s3::config::Builder::from(&self.base)
+            .credentials_provider(credentials)
+            .http_client(http_for(Service::S3))
+            .force_path_style(self.settings.local)
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
+            .build();
+        let kms_key_arn = if self.settings.kms_key_arn.is_empty() {
+            format!(
+                "arn:aws:kms:{}:{}:key/{}",
+                self.settings.region,
+                crate::guard::LOCAL_ACCOUNT,
+                self.settings.kms_key_id
+            )
+        } else {
+            self.settings.kms_key_arn.clone()
+        };
         Ok(TenantSession {
             tenant: tenant.clone(),
             role,
@@ -283,6 +329,10 @@ impl SessionFactory {
             )
             .with_metrics(self.metrics.clone()),
             kms: aws_sdk_kms::Client::from_conf(kms_conf),
+            s3: aws_sdk_s3::Client::from_conf(s3_conf),
+            evidence_bucket: self.settings.evidence_bucket.clone(),
+            kms_key_arn,
+            guard: self.guard.clone().map(|g| (g, tags.clone())),
         })
     }
 }

@@ -26,6 +26,28 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// How long customer links live (`FV_LINK_TTL_MINUTES`, `FV_SIGN_IN_LINK_TTL_MINUTES`).
     pub link_ttls: fieldvault_core::link::LinkTtls,
+    /// The evidence bucket (`FV_EVIDENCE_BUCKET`); evidence routes answer 503 without it.
+    pub evidence_bucket: Option<String>,
+    /// The data key's ARN for SSE-KMS headers (`FV_KMS_KEY_ARN`; locally derived from the id).
+    pub kms_key_arn: String,
+    /// Every secret a telephony webhook signature (and tenant token) may use, current first
+    /// (`FV_TELEPHONY_WEBHOOK_SECRETS`, comma-separated); empty: the webhook answers 503.
+    pub telephony_webhook_secrets: Vec<Vec<u8>>,
+}
+
+/// Comma-separated secrets of at least 16 bytes each.
+pub fn secrets_from(name: &str, raw: &str) -> Result<Vec<Vec<u8>>, SettingsError> {
+    let secrets: Vec<Vec<u8>> = raw
+        .split(',')
+        .map(|s| s.trim().as_bytes().to_vec())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if secrets.iter().any(|s| s.len() < 16) {
+        return Err(SettingsError(format!(
+            "every {name} entry must be at least 16 bytes"
+        )));
+    }
+    Ok(secrets)
 }
 
 /// How to reach the payment provider and check its webhooks.
@@ -91,6 +113,12 @@ impl Settings {
             public_url: var("FV_PUBLIC_URL").ok(),
             link_ttls: link_ttls()?,
             user_pool_id: var("FV_USER_POOL_ID").ok(),
+            evidence_bucket: var("FV_EVIDENCE_BUCKET").ok(),
+            kms_key_arn: var("FV_KMS_KEY_ARN").unwrap_or_default(),
+            telephony_webhook_secrets: secrets_from(
+                "FV_TELEPHONY_WEBHOOK_SECRETS",
+                &var("FV_TELEPHONY_WEBHOOK_SECRETS").unwrap_or_default(),
+            )?,
         })
     }
 }

@@ -79,6 +79,14 @@ actions! {
     GetPayment => "payment.read",
     RefundPayment => "payment.refund",
     ExportLedger => "accounting.export",
+    /// A presigned upload for a job's photo, video or document.
+    UploadEvidence => "evidence.upload",
+    ListEvidence => "evidence.list",
+    /// A presigned download URL, issued only after its access record is written.
+    DownloadEvidence => "evidence.download",
+    /// The telephony provider's signed webhook reporting a call or its transcript.
+    ReceiveCall => "call.receive",
+    ListCalls => "call.list",
     SendInvoice => "invoice.send",
     RevokeLink => "link.revoke",
     CreatePortalSignIn => "customer.portal_link",

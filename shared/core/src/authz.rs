@@ -303,6 +303,76 @@ mod tests {
     }
 
     #[test]
+    fn the_telephony_provider_only_receives_calls() {
+        let engine = PolicyEngine::load().expect("policy loads");
+        let provider = caller("acme", Role::TelephonyProvider);
+        for &action in Action::ALL {
+            let got = engine.decide(&provider, action, &Resource::Tenant(t("acme")));
+            assert_eq!(
+                got.is_ok(),
+                action == Action::ReceiveCall,
+                "{action:?} as the telephony provider"
+            );
+        }
+        let payments = caller("acme", Role::PaymentProvider);
+        assert!(engine
+            .decide(&payments, Action::ReceiveCall, &Resource::Tenant(t("acme")))
+            .is_err());
+        for role in Role::ALL {
+            assert!(engine
+                .decide(
+                    &caller("acme", role),
+                    Action::ReceiveCall,
+                    &Resource::Tenant(t("acme"))
+                )
+                .is_err());
+        }
+    }
+
+    #[test]
+    fn evidence_follows_the_job_and_recordings_are_for_the_office() {
+        use Role::*;
+        let engine = PolicyEngine::load().expect("policy loads");
+        let tech = caller("acme", Technician);
+        let job = |techs: Vec<UserId>| Resource::Job {
+            tenant: t("acme"),
+            id: crate::ids::JobId::new(ulid::Ulid::new()),
+            assigned_technicians: techs,
+        };
+        let recording = Resource::Record {
+            tenant: t("acme"),
+            kind: "CallEvidence",
+            id: "x".into(),
+        };
+        for action in [
+            Action::UploadEvidence,
+            Action::ListEvidence,
+            Action::DownloadEvidence,
+        ] {
+            assert!(engine
+                .decide(&tech, action, &job(vec![tech.user.clone()]))
+                .is_ok());
+            assert!(engine.decide(&tech, action, &job(vec![])).is_err());
+            for role in [Owner, Admin, Dispatcher] {
+                assert!(engine
+                    .decide(&caller("acme", role), action, &job(vec![]))
+                    .is_ok());
+            }
+            assert!(engine
+                .decide(&caller("acme", Accounting), action, &job(vec![]))
+                .is_err());
+        }
+        for role in Role::ALL {
+            let got = engine.decide(&caller("acme", role), Action::DownloadEvidence, &recording);
+            assert_eq!(
+                got.is_ok(),
+                matches!(role, Owner | Admin | Dispatcher),
+                "recording as {role}"
+            );
+        }
+    }
+
+    #[test]
     fn user_management_is_for_owners_and_admins_with_owner_only_powers_and_never_on_oneself() {
         use Role::*;
         let engine = PolicyEngine::load().expect("policy loads");

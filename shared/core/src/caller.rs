@@ -33,6 +33,11 @@ pub enum Role {
     #[serde(rename = "customer")]
     #[schemars(skip)]
     Customer,
+    /// Not a shop role: the telephony provider's signed webhook acting inside one tenant. No
+    /// token can carry it, and the policy lets it record calls and nothing else.
+    #[serde(rename = "telephony_provider")]
+    #[schemars(skip)]
+    TelephonyProvider,
 }
 
 impl TryFrom<String> for Role {
@@ -60,6 +65,7 @@ impl Role {
             Role::Accounting => "accounting",
             Role::PaymentProvider => "payment_provider",
             Role::Customer => "customer",
+            Role::TelephonyProvider => "telephony_provider",
         }
     }
 
@@ -197,6 +203,18 @@ mod tests {
             ("sub", "u1"),
             ("token_use", "access"),
             ("cognito:groups", "[tenant:acme payment_provider]"),
+        ]));
+        assert_eq!(c, Err(CallerError::NoSingleRole));
+    }
+
+    #[test]
+    fn no_token_can_carry_the_telephony_provider_role() {
+        assert_eq!(Role::parse("telephony_provider"), None);
+        assert!(serde_json::from_str::<Role>("\"telephony_provider\"").is_err());
+        let c = Caller::from_claims(&claims(&[
+            ("sub", "u1"),
+            ("token_use", "access"),
+            ("cognito:groups", "[tenant:acme telephony_provider]"),
         ]));
         assert_eq!(c, Err(CallerError::NoSingleRole));
     }

@@ -138,6 +138,7 @@ ulid_id!(InvoiceId, "invoice id");
 ulid_id!(PaymentId, "payment id");
 ulid_id!(RefundId, "refund id");
 ulid_id!(CreditNoteId, "credit note id");
+ulid_id!(EvidenceId, "evidence id");
 
 /// Where new ids and the current time come from; injected so tests are deterministic.
 pub trait IdSource: Send + Sync {

@@ -186,6 +186,177 @@ impl Lead {
     }
 }
 
+/// Recording a lead: matching the customer by phone or email (or creating one), the lead and
+/// its follow-up task, in one audited transaction. `POST /intake` and the telephony webhook
+/// both record leads through here.
+pub mod store {
+    use serde_json::Value;
+
+    use super::{Intake, Lead, LeadStatus};
+    use crate::actions::Action;
+    use crate::customer::{ContactPoint, Customer, NewCustomer, ServiceLocationInput};
+    use crate::ids::{CustomerId, LeadId};
+    use crate::keys;
+    use crate::problem::ApiError;
+    use crate::request::{store_error, Ctx};
+    use crate::routes::IntakeResult;
+    use crate::store::{StoreError, TenantStore, Write};
+    use crate::task::{Task, TaskKind, LEAD_FOLLOW_UP_WITHIN};
+
+    /// The customer that already owns one of these contact points, in their order.
+    pub async fn find_customer<S: TenantStore>(
+        cx: &Ctx<'_, S>,
+        contact_points: &[ContactPoint],
+    ) -> Result<Option<Customer>, ApiError> {
+        let t = &cx.caller.tenant;
+        for p in contact_points {
+            let Some(lookup) = cx
+                .store
+                .get(&keys::contact_lookup(t, p.kind.as_str(), &p.value))
+                .await
+                .map_err(store_error)?
+            else {
+                continue;
+            };
+            let Some(id) = lookup
+                .get("customer_id")
+                .and_then(|v| v.as_str())
+                .and_then(|s| CustomerId::parse(s).ok())
+            else {
+                continue;
+            };
+            if let Some(c) = cx
+                .store
+                .get(&keys::customer(t, &id))
+                .await
+                .map_err(store_error)?
+                .as_ref()
+                .and_then(Customer::from_item)
+            {
+                return Ok(Some(c));
+            }
+        }
+        Ok(None)
+    }
+
+    /// How recording a lead ended.
+    pub enum Recorded {
+        Done(Box<IntakeResult>),
+        /// A condition of one of the caller's `extra` writes failed (a duplicate delivery):
+        /// nothing was written.
+        ExtraConflict,
+    }
+
+    /// Record the lead with `extra` writes (built from the lead and its customer, with what
+    /// they add to the audit record's "after") in the same transaction.
+    pub async fn record<S, F>(
+        cx: &Ctx<'_, S>,
+        parsed: &Intake,
+        action: Action,
+        extra: F,
+    ) -> Result<Recorded, ApiError>
+    where
+        S: TenantStore,
+        F: Fn(&Lead, &Customer) -> (Vec<Write>, Value),
+    {
+        // Two tries: if a concurrent intake created the same customer between our lookup and
+        // our write, the contact-lookup condition fails and the second try matches it.
+        for attempt in 0..2 {
+            let existing = find_customer(cx, &parsed.contact_points).await?;
+            let matched = existing.is_some();
+            let (customer, customer_writes) = match existing {
+                Some(c) => (c, Vec::new()),
+                None => {
+                    let new = NewCustomer {
+                        name: parsed.name.clone(),
+                        kind: crate::customer::CustomerKind::Residential,
+                        company: None,
+                        contact_points: parsed.contact_points.clone(),
+                        service_locations: parsed
+                            .service_address
+                            .iter()
+                            .map(|a| ServiceLocationInput {
+                                id: None,
+                                label: None,
+                                address: a.clone(),
+                                access_notes: None,
+                            })
+                            .collect(),
+                        notes: None,
+                    };
+                    let c = Customer::create(
+                        &new,
+                        &cx.caller.tenant,
+                        &cx.caller.user,
+                        cx.now(),
+                        cx.ids,
+                    )?;
+                    let w = c.creation_writes();
+                    (c, w)
+                }
+            };
+            let lead = Lead {
+                id: LeadId::new(cx.ids.ulid()),
+                tenant_id: cx.caller.tenant.clone(),
+                customer_id: customer.id,
+                source: parsed.source,
+                campaign: parsed.campaign.clone(),
+                notes: parsed.notes.clone(),
+                status: LeadStatus::New,
+                created_at: cx.now(),
+                created_by: cx.caller.user.clone(),
+            };
+            let follow_up = Task::open(
+                TaskKind::FollowUpLead,
+                &lead.id.to_string(),
+                &cx.caller.tenant,
+                customer.id,
+                cx.now() + LEAD_FOLLOW_UP_WITHIN,
+            );
+            let (mut writes, extra_after) = extra(&lead, &customer);
+            let extra_count = writes.len();
+            writes.extend(customer_writes);
+            writes.push(lead.write());
+            writes.push(follow_up.put());
+            let mut after = serde_json::json!({
+                "lead": lead,
+                "customer": if matched { serde_json::json!({ "id": customer.id, "matched": true }) } else { serde_json::to_value(&customer).unwrap_or_default() },
+                "follow_up": follow_up,
+            });
+            if !extra_after.is_null() {
+                after["linked"] = extra_after;
+            }
+            match cx
+                .commit(
+                    action,
+                    &format!("lead/{}", lead.id),
+                    writes,
+                    None,
+                    Some(&after),
+                )
+                .await
+            {
+                Ok(()) => {
+                    return Ok(Recorded::Done(Box::new(IntakeResult {
+                        lead,
+                        customer,
+                        matched_existing_customer: matched,
+                        follow_up,
+                    })))
+                }
+                Err(StoreError::ConditionFailed { index }) if index < extra_count => {
+                    return Ok(Recorded::ExtraConflict)
+                }
+                Err(StoreError::ConditionFailed { .. }) if !matched && attempt == 0 => continue,
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+        Err(ApiError::Conflict(
+            "the contact changed while recording the lead; retry".into(),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,8 +6,8 @@
 use sha2::{Digest, Sha256};
 
 use crate::ids::{
-    AuditId, CreditNoteId, CustomerId, EstimateId, InvoiceId, JobId, LeadId, PaymentId, TenantId,
-    UserId,
+    AuditId, CreditNoteId, CustomerId, EstimateId, EvidenceId, InvoiceId, JobId, LeadId, PaymentId,
+    TenantId, UserId,
 };
 
 /// Attribute names of the data table's keys and its one index.
@@ -325,6 +325,81 @@ pub fn audit_partition(t: &TenantId) -> String {
     prefix(t, "AUDIT")
 }
 
+/// One piece of a job's evidence (photo, video, document). Technicians reach it only through
+/// a job assigned to them (the policy decides on the job's technicians).
+pub fn evidence(t: &TenantId, id: &EvidenceId) -> Key {
+    Key {
+        pk: prefix(t, &format!("EVID#{id}")),
+        sk: "EVIDENCE".into(),
+    }
+}
+
+/// A job's evidence, in upload order.
+pub fn job_evidence_index(t: &TenantId, job: &JobId, id: &EvidenceId) -> IndexKey {
+    IndexKey {
+        pk: job_evidence(t, job),
+        sk: id.to_string(),
+    }
+}
+
+pub fn job_evidence(t: &TenantId, job: &JobId) -> String {
+    prefix(t, &format!("J#{job}#EVIDENCE"))
+}
+
+/// A call, by the telephony provider's call id (a checked token). Everything about calls
+/// (the call, its recording and transcript records, event markers, a customer's call list)
+/// is under `CALL#`, which technician sessions are refused at the data layer.
+pub fn call(t: &TenantId, provider_call_id: &str) -> Key {
+    Key {
+        pk: prefix(t, &format!("CALL#ID#{provider_call_id}")),
+        sk: "CALL".into(),
+    }
+}
+
+/// A call's recording or transcript record.
+pub fn call_evidence(t: &TenantId, id: &EvidenceId) -> Key {
+    Key {
+        pk: prefix(t, &format!("CALL#EVID#{id}")),
+        sk: "EVIDENCE".into(),
+    }
+}
+
+/// A telephony provider event already processed (deliveries are at-least-once).
+pub fn telephony_event(t: &TenantId, event_id: &str) -> Key {
+    Key {
+        pk: prefix(t, &format!("CALL#EVT#{event_id}")),
+        sk: "EVENT".into(),
+    }
+}
+
+/// A customer's calls, oldest first.
+pub fn customer_calls_index(t: &TenantId, c: &CustomerId, sort: &str) -> IndexKey {
+    IndexKey {
+        pk: customer_calls(t, c),
+        sk: sort.into(),
+    }
+}
+
+pub fn customer_calls(t: &TenantId, c: &CustomerId) -> String {
+    prefix(t, &format!("CALL#C#{c}"))
+}
+
+/// Where a tenant's objects live in the evidence bucket: the tenant role's S3 statements
+/// allow only `tenants/${aws:PrincipalTag/tenant_id}/*`.
+pub fn tenant_object_prefix(t: &TenantId) -> String {
+    format!("tenants/{t}/")
+}
+
+/// A job's evidence object (technician sessions may reach `tenants/*/jobs/*` only).
+pub fn job_evidence_object(t: &TenantId, job: &JobId, id: &EvidenceId) -> String {
+    format!("{}jobs/{job}/{id}", tenant_object_prefix(t))
+}
+
+/// A call's recording or transcript object (refused to technician sessions in S3 too).
+pub fn call_object(t: &TenantId, provider_call_id: &str, id: &EvidenceId) -> String {
+    format!("{}calls/{provider_call_id}/{id}", tenant_object_prefix(t))
+}
+
 /// The tenant that a partition key belongs to, if it is one of ours.
 pub fn tenant_of(pk: &str) -> Option<&str> {
     pk.strip_prefix("T#")?.split('#').next()
@@ -352,11 +427,28 @@ mod tests {
             task(&t, "follow_up_lead", "01A").pk,
             sign_in(&t, "jti").pk,
             audit_partition(&t),
+            evidence(&t, &EvidenceId::new(ulid::Ulid::new())).pk,
+            job_evidence(&t, &JobId::new(ulid::Ulid::new())),
+            call(&t, "CA123").pk,
+            call_evidence(&t, &EvidenceId::new(ulid::Ulid::new())).pk,
+            telephony_event(&t, "evt_1").pk,
+            customer_calls(&t, &c),
         ];
         for k in keys {
             assert!(k.starts_with("T#acme#"), "{k}");
             assert_eq!(tenant_of(&k), Some("acme"));
         }
+    }
+
+    #[test]
+    fn objects_live_under_their_tenants_prefix() {
+        let t = TenantId::parse("acme").expect("tenant");
+        let id = EvidenceId::new(ulid::Ulid::new());
+        let job = JobId::new(ulid::Ulid::new());
+        assert!(job_evidence_object(&t, &job, &id).starts_with("tenants/acme/jobs/"));
+        assert!(call_object(&t, "CA1", &id).starts_with("tenants/acme/calls/CA1/"));
+        assert!(call(&t, "CA1").pk.starts_with("T#acme#CALL#"));
+        assert!(customer_calls(&t, &CustomerId::new(ulid::Ulid::new())).starts_with("T#acme#CALL#"));
     }
 
     #[test]

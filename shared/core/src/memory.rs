@@ -128,6 +128,9 @@ impl TenantStore for MemoryStore {
     }
 
     async fn append_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
+        if self.fail_audit.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("audit write failed".into()));
+        }
         self.audit
             .lock()
             .map_err(|_| StoreError::Unavailable("poisoned".into()))?

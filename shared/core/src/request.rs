@@ -199,6 +199,28 @@ impl<S: TenantStore> Ctx<'_, S> {
         self.store.commit(writes, &record).await
     }
 
+    /// Record an access to protected data (a download URL, an export) before it is handed
+    /// out. Fail closed: if the record cannot be written the caller gets a 503 and nothing.
+    pub async fn commit_access(
+        &self,
+        action: Action,
+        resource: &str,
+        details: &Value,
+    ) -> Result<(), ApiError> {
+        let record = self.record(
+            action,
+            resource,
+            Outcome::Success,
+            None,
+            None,
+            Some(details),
+        );
+        self.store.append_audit(&record).await.map_err(|e| {
+            tracing::error!(error = %e, "access record");
+            ApiError::Unavailable("the access record could not be written".into())
+        })
+    }
+
     /// Refuse unless the caller stepped up for `class` in this sign-in within the last five
     /// minutes (`POST /me/mfa/step-up`).
     pub async fn require_step_up(&self, class: crate::mfa::ActionClass) -> Result<(), ApiError> {

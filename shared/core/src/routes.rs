@@ -5,9 +5,11 @@ use serde_json::{json, Map, Value};
 
 use crate::actions::Action;
 use crate::audit::AuditRecord;
+use crate::calls::{Call, CallReceipt};
 use crate::credit_note::{CreditNote, NewCreditNote};
 use crate::customer::{Customer, CustomerPatch, NewCustomer};
 use crate::estimate::{ApproveEstimate, DeclineEstimate, Estimate, EstimateRevision, NewEstimate};
+use crate::evidence::{Evidence, EvidenceDownload, EvidenceUpload, NewEvidence};
 use crate::intake::IntakeInput;
 use crate::invoice::{Invoice, InvoiceRevision, NewInvoice, VoidInvoice};
 use crate::job::{ChangeJobStatus, Job, NewJob, NewVisit, VisitProgress, VisitUpdate};
@@ -774,6 +776,79 @@ pub const ROUTES: &[Route] = &[
         success_status: 200,
         response: schema::<String>,
         query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "CreateEvidenceUploadFunction",
+        crate_dir: "create-evidence-upload",
+        method: "POST",
+        path: "/jobs/{id}/evidence",
+        action: Some(Action::UploadEvidence),
+        authenticated: true,
+        summary: "A presigned PUT (5 minutes) for a photo, video or document of a job: bound to the content type, the exact size and the SSE-KMS headers, which must be sent as given (office; technicians only for their jobs).",
+        request: Some(schema::<NewEvidence>),
+        success_status: 201,
+        response: schema::<EvidenceUpload>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "ListEvidenceFunction",
+        crate_dir: "list-evidence",
+        method: "GET",
+        path: "/jobs/{id}/evidence",
+        action: Some(Action::ListEvidence),
+        authenticated: true,
+        summary: "A job's evidence records (office; technicians only for their jobs), paged.",
+        request: None,
+        success_status: 200,
+        response: schema::<PageOf<Evidence>>,
+        query: PAGING,
+        idempotent: false,
+    },
+    Route {
+        function: "DownloadEvidenceFunction",
+        crate_dir: "download-evidence",
+        method: "GET",
+        path: "/evidence/{id}/download",
+        action: Some(Action::DownloadEvidence),
+        authenticated: true,
+        summary: "A presigned GET valid at most 5 minutes, issued after an audited access record (job evidence: office and the job's technicians; recordings and transcripts: owner, admin, dispatcher).",
+        request: None,
+        success_status: 200,
+        response: schema::<EvidenceDownload>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "TelephonyWebhookFunction",
+        crate_dir: "telephony-webhook",
+        method: "POST",
+        path: "/webhooks/telephony",
+        action: Some(Action::ReceiveCall),
+        authenticated: false,
+        summary: "The telephony provider's signed events (public; a per-tenant URL token and an HMAC-SHA256 signature over the raw body, 5-minute tolerance, deduplicated by event and call id): call.completed records the call, creates or links the lead and customer and answers a presigned PUT for the recording; call.transcribed stores the transcript.",
+        request: None,
+        success_status: 200,
+        response: schema::<CallReceipt>,
+        query: &[
+            ("tenant", "The tenant this URL was issued for."),
+            ("tenant_token", "HMAC-SHA256 of the tenant id with the webhook secret (hex)."),
+        ],
+        idempotent: false,
+    },
+    Route {
+        function: "ListCallsFunction",
+        crate_dir: "list-calls",
+        method: "GET",
+        path: "/customers/{id}/calls",
+        action: Some(Action::ListCalls),
+        authenticated: true,
+        summary: "A customer's calls with their recording and transcript evidence ids (owner, admin, dispatcher), paged.",
+        request: None,
+        success_status: 200,
+        response: schema::<PageOf<Call>>,
+        query: PAGING,
         idempotent: false,
     },
     Route {

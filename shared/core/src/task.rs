@@ -67,7 +67,9 @@ impl TaskKind {
                     | TaskKind::RequestReview
             ),
             Role::Accounting => matches!(self, TaskKind::InvoiceJob | TaskKind::CollectPayment),
-            Role::Technician | Role::PaymentProvider | Role::Customer => false,
+            Role::Technician | Role::PaymentProvider | Role::Customer | Role::TelephonyProvider => {
+                false
+            }
         }
     }
 }
