@@ -3,6 +3,7 @@
 mod api;
 mod audit;
 mod estimates;
+mod fields;
 mod guard;
 mod idempotency;
 mod invoices;

@@ -79,4 +79,6 @@ actions! {
     GetPayment => "payment.read",
     RefundPayment => "payment.refund",
     ExportLedger => "accounting.export",
+    PutHrRecord => "hr.write",
+    GetHrRecord => "hr.read",
 }
