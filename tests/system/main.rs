@@ -4,6 +4,7 @@ mod api;
 mod audit;
 mod estimates;
 mod evidence;
+mod fields;
 mod guard;
 mod idempotency;
 mod invoices;

@@ -3,7 +3,8 @@
 //! gate voiding an invoice.
 use fieldvault_core::caller::Role;
 use fieldvault_core::keys;
-use fieldvault_core::mfa::code_at;
+use fieldvault_core::mfa::{code_at, totp_context};
+use fieldvault_core::sealed::{FieldCipher, SealError, SealedField};
 use fieldvault_system_tests::{new_customer, Stack, TestTenant, TestUser};
 use serde_json::{json, Value};
 
@@ -206,30 +207,38 @@ async fn the_totp_secret_is_kms_encrypted_under_the_tenants_context() {
         .await
         .expect("read")
         .expect("enrollment");
-    let ciphertext = stored["secret_ciphertext"]
-        .as_str()
-        .expect("ciphertext")
-        .to_owned();
+    let sealed: SealedField = serde_json::from_value(Value::Object(
+        stored["secret"].as_object().expect("sealed").clone(),
+    ))
+    .expect("the secret is a sealed field");
+    assert_eq!(sealed.v, 1);
+    assert_eq!(sealed.alg, "AES-256-GCM");
+    assert_eq!(sealed.purpose, "totp");
+    let raw = serde_json::to_string(&stored).expect("json");
     assert!(
-        !stored.values().any(|v| v
-            .as_str()
-            .is_some_and(|v| v.contains(&fieldvault_core::mfa::base32(&secret)))),
+        !raw.contains(&fieldvault_core::mfa::base32(&secret)),
         "never stored in the clear"
     );
+    let own = totp_context(&a.id, &user.id).expect("context");
     assert_eq!(
         session_a
-            .decrypt_secret(&ciphertext, &user.id, "totp")
+            .fields()
+            .open(&own, &sealed)
             .await
             .expect("own tenant decrypts"),
         secret
     );
-    // Tenant B's session cannot decrypt it: under its own context KMS refuses the ciphertext.
+    // Tenant B's session cannot decrypt it: under its own tenant's context KMS refuses the
+    // data key; naming tenant A's context, the guard (IAM in AWS) refuses the call.
     let session_b = sessions
         .session(&b.id, Role::Owner, &b.user(Role::Owner).id)
         .await
         .expect("session");
-    assert!(session_b
-        .decrypt_secret(&ciphertext, &user.id, "totp")
-        .await
-        .is_err());
+    let theirs = totp_context(&b.id, &user.id).expect("context");
+    assert!(session_b.fields().open(&theirs, &sealed).await.is_err());
+    let refused = session_b.fields().open(&own, &sealed).await;
+    assert!(
+        matches!(&refused, Err(SealError::DataKey(m)) if m.contains("AccessDenied")),
+        "{refused:?}"
+    );
 }

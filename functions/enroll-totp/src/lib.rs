@@ -1,14 +1,16 @@
-//! `POST /me/mfa/totp`: start TOTP enrollment. A new 160-bit secret is stored encrypted by
-//! KMS under the tenant's encryption context and shown this once, for the authenticator app.
+//! `POST /me/mfa/totp`: start TOTP enrollment. A new 160-bit secret is stored as a sealed
+//! field (KMS envelope encryption under the tenant's encryption context) and shown this once,
+//! for the authenticator app.
 //! An existing confirmed enrollment is not replaced here (409).
 use fieldvault_aws::app::Reply;
 use fieldvault_aws::session::TenantSession;
 use fieldvault_core::actions::Action;
 use fieldvault_core::authz::Resource;
 use fieldvault_core::keys;
-use fieldvault_core::mfa::{base32, Enrollment, EnrollmentSecret};
+use fieldvault_core::mfa::{base32, totp_context, Enrollment, EnrollmentSecret};
 use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::{store_error, Ctx};
+use fieldvault_core::sealed::FieldCipher;
 use fieldvault_core::store::TenantStore;
 use lambda_http::Request;
 use rand::RngCore;
@@ -34,14 +36,16 @@ async fn enroll_http<S: TenantStore>(
     }
     let mut secret = [0u8; 20];
     rand::thread_rng().fill_bytes(&mut secret);
-    let ciphertext = session
-        .encrypt_secret(&secret, &c.user, fieldvault_aws::mfa::TOTP_PURPOSE)
+    let context = totp_context(&c.tenant, &c.user).map_err(|_| ApiError::Internal)?;
+    let sealed = session
+        .fields()
+        .seal(&context, &secret)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let enrollment = Enrollment {
         tenant_id: c.tenant.clone(),
         user_id: c.user.clone(),
-        secret_ciphertext: ciphertext,
+        secret: sealed,
         confirmed: false,
         last_step: 0,
         failures: 0,

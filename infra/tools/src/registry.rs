@@ -164,6 +164,12 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("PortalActionFunction", |a, r| {
         Box::pin(fv_portal_action::handle(a, r))
     }),
+    ("PutHrRecordFunction", |a, r| {
+        Box::pin(fv_put_hr_record::handle(a, r))
+    }),
+    ("GetHrRecordFunction", |a, r| {
+        Box::pin(fv_get_hr_record::handle(a, r))
+    }),
     ("GetOpenApiFunction", |a, r| {
         Box::pin(fv_get_openapi::handle(a, r))
     }),

@@ -1,15 +1,13 @@
 //! The TOTP check both enrollment confirmation and step-up make.
 use fieldvault_core::actions::Action;
 use fieldvault_core::keys;
-use fieldvault_core::mfa::Enrollment;
+use fieldvault_core::mfa::{totp_context, Enrollment};
 use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::{store_error, Ctx};
+use fieldvault_core::sealed::FieldCipher;
 use fieldvault_core::store::{TenantStore, Write};
 
 use crate::session::TenantSession;
-
-/// The KMS encryption-context purpose of TOTP secrets.
-pub const TOTP_PURPOSE: &str = "totp";
 
 /// Check a code against the caller's enrollment, consuming it or counting the failure; both
 /// outcomes are written with their audit record.
@@ -34,8 +32,10 @@ pub async fn attempt<S: TenantStore>(
             "the authenticator is already confirmed".into()
         }));
     }
+    let context = totp_context(&c.tenant, &c.user).map_err(|_| ApiError::Internal)?;
     let secret = session
-        .decrypt_secret(&enrollment.secret_ciphertext, &c.user, TOTP_PURPOSE)
+        .fields()
+        .open(&context, &enrollment.secret)
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
     let (ok, next) = enrollment.attempt(&secret, code, cx.now());

@@ -8,6 +8,7 @@ use fieldvault_core::link::{
 };
 use fieldvault_core::problem::{ApiError, SECURITY_HEADERS};
 use fieldvault_core::request::Ctx;
+use fieldvault_core::sealed::{FieldCipher, FieldContext};
 use fieldvault_core::store::{TenantStore, Write};
 use lambda_http::{Body, Request, Response};
 
@@ -100,10 +101,15 @@ pub async fn issue_link<S: TenantStore>(
         &app.sessions.settings().link_ttls,
     );
     let issued = link.issued(&token, base);
+    let message_id = ulid::Ulid::new().to_string();
+    let context = FieldContext::new(&cx.caller.tenant, "outbox", &format!("outbox/{message_id}"))
+        .map_err(|_| ApiError::Internal)?;
     let sealed = session
-        .encrypt_secret(issued.url.as_bytes(), &cx.caller.user, "outbox-link")
+        .fields()
+        .seal(&context, issued.url.as_bytes())
         .await
         .map_err(|e| ApiError::Unavailable(e.to_string()))?;
+    let sealed = serde_json::to_string(&sealed).map_err(|_| ApiError::Internal)?;
     let to = request
         .customer
         .contact_points
@@ -111,7 +117,7 @@ pub async fn issue_link<S: TenantStore>(
         .find(|c| c.kind == ContactKind::Email)
         .map(|c| c.value.clone());
     let message = OutboxMessage {
-        id: ulid::Ulid::new().to_string(),
+        id: message_id,
         tenant_id: cx.caller.tenant.clone(),
         customer_id: request.customer.id,
         channel: if to.is_some() { "email" } else { "manual" }.into(),

@@ -13,6 +13,7 @@ use fieldvault_core::caller::{Caller, Role};
 use fieldvault_core::ids::{TenantId, UserId};
 
 use crate::dynamo::DynamoStore;
+use crate::fields::{Envelope, KmsDataKeys};
 use crate::guard::{GuardedHttpClient, PolicyGuard, Service};
 use crate::metrics::{CountingInterceptor, DynamoMetrics};
 use crate::settings::Settings;
@@ -70,59 +71,13 @@ impl TenantSession {
         &self.s3
     }
 
-    /// Encrypt a small secret (≤ 4 KiB) with the data key under the encryption context
-    /// {tenant_id, user_id, purpose}: decrypting it under any other tenant's context fails.
-    pub async fn encrypt_secret(
-        &self,
-        plaintext: &[u8],
-        user: &UserId,
-        purpose: &str,
-    ) -> Result<String, SessionError> {
-        use base64::Engine;
-        let out = self
-            .kms
-            .encrypt()
-            .key_id(&self.kms_key_id)
-            .plaintext(aws_smithy_types::Blob::new(plaintext))
-            .set_encryption_context(Some(self.context(user, purpose)))
-            .send()
-            .await
-            .map_err(|e| SessionError(format!("{}", aws_sdk_kms::error::DisplayErrorContext(e))))?;
-        let blob = out
-            .ciphertext_blob
-            .ok_or_else(|| SessionError("KMS returned no ciphertext".into()))?;
-        Ok(base64::engine::general_purpose::STANDARD.encode(blob.as_ref()))
+    /// Sealed fields (KMS envelope encryption) through this session's KMS client: data keys
+    /// are generated and decrypted under the field's encryption context, which IAM (and the
+    /// local guard) accept only with this session's tenant in it.
+    pub fn fields(&self) -> Envelope<KmsDataKeys> {
+        Envelope::new(KmsDataKeys::new(self.kms.clone(), self.kms_key_id.clone()))
     }
 
-    pub async fn decrypt_secret(
-        &self,
-        ciphertext: &str,
-        user: &UserId,
-        purpose: &str,
-    ) -> Result<Vec<u8>, SessionError> {
-        use base64::Engine;
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(ciphertext)
-            .map_err(|e| SessionError(e.to_string()))?;
-        let out = self
-            .kms
-            .decrypt()
-            .key_id(&self.kms_key_id)
-            .ciphertext_blob(aws_smithy_types::Blob::new(raw))
-            .set_encryption_context(Some(self.context(user, purpose)))
-            .send()
-            .await
-            .map_err(|e| SessionError(format!("{}", aws_sdk_kms::error::DisplayErrorContext(e))))?;
-        Ok(out.plaintext.map(|b| b.into_inner()).unwrap_or_default())
-    }
-
-    fn context(&self, user: &UserId, purpose: &str) -> HashMap<String, String> {
-        HashMap::from([
-            ("tenant_id".to_owned(), self.tenant.to_string()),
-            ("user_id".to_owned(), user.to_string()),
-            ("purpose".to_owned(), purpose.to_owned()),
-        ])
-    }
     pub fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
         self.store.client()
     }

@@ -79,6 +79,8 @@ actions! {
     GetPayment => "payment.read",
     RefundPayment => "payment.refund",
     ExportLedger => "accounting.export",
+    PutHrRecord => "hr.write",
+    GetHrRecord => "hr.read",
     /// A presigned upload for a job's photo, video or document.
     UploadEvidence => "evidence.upload",
     ListEvidence => "evidence.list",

@@ -448,6 +448,32 @@ mod tests {
     }
 
     #[test]
+    fn hr_records_are_for_owners_only() {
+        let engine = PolicyEngine::load().expect("policy loads");
+        let record = |tenant: &str| Resource::Record {
+            tenant: t(tenant),
+            kind: "HrRecord",
+            id: "someone".into(),
+        };
+        for action in [Action::PutHrRecord, Action::GetHrRecord] {
+            for role in Role::ALL {
+                let got = engine.decide(&caller("acme", role), action, &record("acme"));
+                assert_eq!(got.is_ok(), role == Role::Owner, "{action:?} as {role}");
+            }
+            assert!(engine
+                .decide(&caller("acme", Role::Owner), action, &record("other"))
+                .is_err());
+            assert!(engine
+                .decide(
+                    &caller("acme", Role::PaymentProvider),
+                    action,
+                    &record("acme")
+                )
+                .is_err());
+        }
+    }
+
+    #[test]
     fn nothing_crosses_tenants_even_for_owners() {
         let engine = PolicyEngine::load().expect("policy loads");
         for &action in Action::ALL {

@@ -287,6 +287,15 @@ pub fn mfa(t: &TenantId, u: &UserId) -> Key {
     }
 }
 
+/// An employee's HR record (tax id, bank details). Its own kind, `HR#<user>`, so the tenant
+/// data role can refuse it to every session but an owner's (`HrRecordsOwnersOnly`).
+pub fn hr_record(t: &TenantId, u: &UserId) -> Key {
+    Key {
+        pk: prefix(t, &format!("HR#{u}")),
+        sk: "HR".into(),
+    }
+}
+
 /// A user's current step-up proof for one action class.
 pub fn step_up(t: &TenantId, u: &UserId, class: &str) -> Key {
     Key {
@@ -426,6 +435,8 @@ mod tests {
             customer_ops_index(&t, &c, "LEAD", "x").pk,
             task(&t, "follow_up_lead", "01A").pk,
             sign_in(&t, "jti").pk,
+            hr_record(&t, &u).pk,
+            mfa(&t, &u).pk,
             audit_partition(&t),
             evidence(&t, &EvidenceId::new(ulid::Ulid::new())).pk,
             job_evidence(&t, &JobId::new(ulid::Ulid::new())),

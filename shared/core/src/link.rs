@@ -292,7 +292,7 @@ pub struct OutboxMessage {
     pub channel: String,
     pub to: String,
     pub subject: String,
-    /// The link, KMS-encrypted (base64).
+    /// The link, sealed (KMS envelope encryption, the tenant in the context), as JSON.
     pub sealed_link: String,
     pub link_id: String,
     pub status: String,

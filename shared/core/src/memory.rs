@@ -12,6 +12,18 @@ pub struct MemoryStore {
     pub audit: Mutex<Vec<AuditRecord>>,
     /// When set, every commit fails as if the audit record could not be written.
     pub fail_audit: std::sync::atomic::AtomicBool,
+    /// When set, appending a lone audit record (denials, audited reads) fails.
+    pub fail_append: std::sync::atomic::AtomicBool,
+    /// Every call, in order (`get`, `append_audit`, `commit`…), for tests of the order.
+    pub calls: Mutex<Vec<&'static str>>,
+}
+
+impl MemoryStore {
+    fn note(&self, call: &'static str) {
+        if let Ok(mut c) = self.calls.lock() {
+            c.push(call);
+        }
+    }
 }
 
 fn check(items: &BTreeMap<(String, String), Item>, key: &Key, c: &Condition) -> bool {
@@ -30,6 +42,7 @@ fn check(items: &BTreeMap<(String, String), Item>, key: &Key, c: &Condition) -> 
 
 impl TenantStore for MemoryStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.note("get");
         let items = self
             .items
             .lock()
@@ -56,6 +69,7 @@ impl TenantStore for MemoryStore {
     }
 
     async fn commit(&self, writes: Vec<Write>, audit: &AuditRecord) -> Result<(), StoreError> {
+        self.note("commit");
         if self.fail_audit.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(StoreError::Unavailable("audit write failed".into()));
         }
@@ -128,7 +142,10 @@ impl TenantStore for MemoryStore {
     }
 
     async fn append_audit(&self, audit: &AuditRecord) -> Result<(), StoreError> {
-        if self.fail_audit.load(std::sync::atomic::Ordering::SeqCst) {
+        self.note("append_audit");
+        if self.fail_audit.load(std::sync::atomic::Ordering::SeqCst)
+            || self.fail_append.load(std::sync::atomic::Ordering::SeqCst)
+        {
             return Err(StoreError::Unavailable("audit write failed".into()));
         }
         self.audit

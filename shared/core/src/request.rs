@@ -289,6 +289,26 @@ impl<S: TenantStore> Ctx<'_, S> {
         Ok(item.and_then(|i| serde_json::from_value(Value::Object(i)).ok()))
     }
 
+    /// Read a protected record (an HR record), fail closed: the access is recorded in the
+    /// audit trail FIRST, and only then is the record read. If the access record cannot be
+    /// written nothing is read and the caller gets a 503. The record names who read what,
+    /// whether or not the record turns out to exist.
+    pub async fn audited_read<T: serde::de::DeserializeOwned>(
+        &self,
+        action: Action,
+        resource: &str,
+        key: &crate::keys::Key,
+    ) -> Result<Option<T>, ApiError> {
+        let record = self.record(action, resource, Outcome::Success, None, None, None);
+        if let Err(e) = self.store.append_audit(&record).await {
+            tracing::error!(error = %e, "the access record of a protected read");
+            return Err(ApiError::Unavailable(
+                "the access could not be recorded; nothing was read".into(),
+            ));
+        }
+        self.get(key).await
+    }
+
     /// One page of a list partition (of the index or the table), parsed, with the opaque
     /// cursor to the next page.
     pub async fn page<T: serde::de::DeserializeOwned>(

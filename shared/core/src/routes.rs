@@ -10,6 +10,7 @@ use crate::credit_note::{CreditNote, NewCreditNote};
 use crate::customer::{Customer, CustomerPatch, NewCustomer};
 use crate::estimate::{ApproveEstimate, DeclineEstimate, Estimate, EstimateRevision, NewEstimate};
 use crate::evidence::{Evidence, EvidenceDownload, EvidenceUpload, NewEvidence};
+use crate::hr::{HrRecordInput, HrRecordView};
 use crate::intake::IntakeInput;
 use crate::invoice::{Invoice, InvoiceRevision, NewInvoice, VoidInvoice};
 use crate::job::{ChangeJobStatus, Job, NewJob, NewVisit, VisitProgress, VisitUpdate};
@@ -849,6 +850,34 @@ pub const ROUTES: &[Route] = &[
         success_status: 200,
         response: schema::<PageOf<Call>>,
         query: PAGING,
+        idempotent: false,
+    },
+    Route {
+        function: "PutHrRecordFunction",
+        crate_dir: "put-hr-record",
+        method: "PUT",
+        path: "/users/{id}/hr",
+        action: Some(Action::PutHrRecord),
+        authenticated: true,
+        summary: "Set a user's HR record: legal name, tax id, bank details (owner only, after an hr_records step-up). Tax id and bank details are stored KMS envelope-encrypted; the answer carries only their last four.",
+        request: Some(schema::<HrRecordInput>),
+        success_status: 200,
+        response: schema::<HrRecordView>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "GetHrRecordFunction",
+        crate_dir: "get-hr-record",
+        method: "GET",
+        path: "/users/{id}/hr",
+        action: Some(Action::GetHrRecord),
+        authenticated: true,
+        summary: "A user's HR record (owner only, after an hr_records step-up): the read is audited before anything is read; tax id and account number only as their last four.",
+        request: None,
+        success_status: 200,
+        response: schema::<HrRecordView>,
+        query: &[],
         idempotent: false,
     },
     Route {
