@@ -73,6 +73,20 @@ fv_install() {
   fv__locked fv__install_venv || return 1
 }
 
+# fv_install_browser: Debian's chromium and chromedriver for the portal's browser test
+# (system packages: apt-get as root, or through sudo).
+fv_install_browser() {
+  if command -v chromedriver >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1; then
+    return 0
+  fi
+  fv__log "installing Debian's chromium and chromium-driver"
+  local sudo=""
+  if [[ "$(id -u)" -ne 0 ]]; then sudo="sudo"; fi
+  ${sudo} apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+    || { ${sudo} apt-get update -q >/dev/null 2>&1 && ${sudo} apt-get install -y -q chromium chromium-driver >/dev/null 2>&1; } \
+    || { fv__die "could not install chromium and chromium-driver"; return 1; }
+}
+
 # fv__locked <cmd...>: run cmd holding <root>/.local/.install.lock, so parallel
 # callers (e.g. two test scripts) do not install into the same place at once.
 fv__locked() {

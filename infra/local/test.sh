@@ -11,6 +11,9 @@ started=$SECONDS
 step() { printf '\n== %s (%ss)\n' "$1" "$((SECONDS - started))"; }
 
 fv_install
+fv_install_browser
+export FV_CHROMEDRIVER="$(command -v chromedriver)" FV_CHROMIUM="$(command -v chromium)"
+export FV_ARTIFACTS_DIR="$root/target/test-artifacts"
 step "format"
 cargo fmt --all -- --check
 step "template lint (cfn-lint)"

@@ -2,6 +2,7 @@
 //! the handlers (policy guard, audit fail-closed). `infra/local/test.sh` starts the stack.
 mod api;
 mod audit;
+mod browser;
 mod estimates;
 mod evidence;
 mod fields;
