@@ -60,11 +60,7 @@ pub async fn refund_payment<S: TenantStore, P: PaymentProvider>(
             input.reason.trim()
         );
         let c = confirm::prepare(cx.cursors, cx.caller, route, &data, summary, cx.now());
-        return Ok(Reply {
-            status: 202,
-            body: serde_json::to_value(c).map_err(|_| ApiError::Internal)?,
-            replayed: false,
-        });
+        return Reply::accepted(&c);
     };
     confirm::check(
         cx.cursors,

@@ -37,11 +37,7 @@ async fn void_invoice_http<S: TenantStore>(
             after.void_reason.clone().unwrap_or_default()
         );
         let c = confirm::prepare(cx.cursors, cx.caller, &route, &data, summary, cx.now());
-        return Ok(Reply {
-            status: 202,
-            body: serde_json::to_value(c).map_err(|_| ApiError::Internal)?,
-            replayed: false,
-        });
+        return Reply::accepted(&c);
     };
     confirm::check(
         cx.cursors,

@@ -105,15 +105,7 @@ impl App {
             CallerError::NoSingleTenant | CallerError::NoSingleRole => ApiError::Forbidden,
             other => ApiError::Unauthenticated(other.to_string()),
         })?;
-        let session = self.sessions.for_caller(&caller).await.map_err(|e| {
-            tracing::error!(error = %e, "tenant session");
-            ApiError::Unavailable(e.to_string())
-        })?;
-        let exchange = Exchange {
-            meta: request_meta(req),
-            caller,
-            session,
-        };
+        let exchange = self.exchange(req, caller).await?;
         self.check_access(&exchange).await?;
         if let Some(id) = &exchange.caller.sign_in_id {
             let seen = self
@@ -147,25 +139,14 @@ impl App {
         tenant: TenantId,
         provider: &str,
     ) -> Result<Exchange, ApiError> {
-        let user =
-            UserId::parse(&format!("provider-{provider}")).map_err(|_| ApiError::Internal)?;
-        let caller = Caller {
+        self.begin_as(
+            req,
             tenant,
-            user,
-            role: Role::PaymentProvider,
-            username: format!("payment provider ({provider})"),
-            sign_in_id: None,
-            signed_in_at: None,
-        };
-        let session = self.sessions.for_caller(&caller).await.map_err(|e| {
-            tracing::error!(error = %e, "tenant session");
-            ApiError::Unavailable(e.to_string())
-        })?;
-        Ok(Exchange {
-            meta: request_meta(req),
-            caller,
-            session,
-        })
+            &format!("provider-{provider}"),
+            Role::PaymentProvider,
+            format!("payment provider ({provider})"),
+        )
+        .await
     }
 
     /// The telephony provider's verified webhook acting in `tenant` (a role no token can carry,
@@ -175,22 +156,51 @@ impl App {
         req: &Request,
         tenant: TenantId,
     ) -> Result<Exchange, ApiError> {
+        self.begin_as(
+            req,
+            tenant,
+            "telephony-provider",
+            Role::TelephonyProvider,
+            "telephony provider".into(),
+        )
+        .await
+    }
+
+    /// A request of a principal no token can carry (provider webhooks, customer links), acting
+    /// in `tenant` through its own tenant session.
+    pub(crate) async fn begin_as(
+        &self,
+        req: &Request,
+        tenant: TenantId,
+        user: &str,
+        role: Role,
+        username: String,
+    ) -> Result<Exchange, ApiError> {
         let caller = Caller {
             tenant,
-            user: UserId::parse("telephony-provider").map_err(|_| ApiError::Internal)?,
-            role: Role::TelephonyProvider,
-            username: "telephony provider".into(),
+            user: UserId::parse(user).map_err(|_| ApiError::Internal)?,
+            role,
+            username,
             sign_in_id: None,
             signed_in_at: None,
         };
-        let session = self.sessions.for_caller(&caller).await.map_err(|e| {
-            tracing::error!(error = %e, "tenant session");
-            ApiError::Unavailable(e.to_string())
-        })?;
+        self.exchange(req, caller).await
+    }
+
+    async fn exchange(&self, req: &Request, caller: Caller) -> Result<Exchange, ApiError> {
+        let session = self.session_for(&caller).await?;
         Ok(Exchange {
             meta: request_meta(req),
             caller,
             session,
+        })
+    }
+
+    /// The caller's tenant session (cached per container: the one the request already uses).
+    pub async fn session_for(&self, caller: &Caller) -> Result<Arc<TenantSession>, ApiError> {
+        self.sessions.for_caller(caller).await.map_err(|e| {
+            tracing::error!(error = %e, "tenant session");
+            ApiError::Unavailable(e.to_string())
         })
     }
 
@@ -336,7 +346,7 @@ pub struct Exchange {
     pub session: Arc<TenantSession>,
 }
 
-pub(crate) fn request_meta(req: &Request) -> RequestMeta {
+fn request_meta(req: &Request) -> RequestMeta {
     let (request_id, source_ip, user_agent) = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV2(ctx)) => (
             ctx.request_id.clone(),

@@ -1,8 +1,8 @@
 //! The customer portal's adapter side: the link principal's tenant session, issuing links
 //! (their token sealed with KMS in the outbox), and HTML responses with the portal's headers.
-use fieldvault_core::caller::{Caller, Role};
+use fieldvault_core::caller::Role;
 use fieldvault_core::customer::{ContactKind, Customer};
-use fieldvault_core::ids::{TenantId, UserId};
+use fieldvault_core::ids::TenantId;
 use fieldvault_core::link::{
     new_token, DocumentKind, IssuedLink, Link, LinkPurpose, OutboxMessage,
 };
@@ -12,7 +12,7 @@ use fieldvault_core::sealed::{FieldCipher, FieldContext};
 use fieldvault_core::store::{TenantStore, Write};
 use lambda_http::{Body, Request, Response};
 
-use crate::app::{request_meta, App, Exchange};
+use crate::app::{App, Exchange};
 use crate::session::TenantSession;
 
 impl App {
@@ -26,35 +26,14 @@ impl App {
         link_id: &str,
     ) -> Result<Exchange, ApiError> {
         let short: String = link_id.chars().take(16).collect();
-        let user = UserId::parse(&format!("link-{short}")).map_err(|_| ApiError::Internal)?;
-        let caller = Caller {
+        self.begin_as(
+            req,
             tenant,
-            user,
-            role: Role::Customer,
-            username: "customer (link)".into(),
-            sign_in_id: None,
-            signed_in_at: None,
-        };
-        let session = self.sessions.for_caller(&caller).await.map_err(|e| {
-            tracing::error!(error = %e, "tenant session");
-            ApiError::Unavailable(e.to_string())
-        })?;
-        Ok(Exchange {
-            meta: request_meta(req),
-            caller,
-            session,
-        })
-    }
-
-    /// The caller's tenant session (cached: the one the request already uses).
-    pub async fn session_for(
-        &self,
-        caller: &Caller,
-    ) -> Result<std::sync::Arc<TenantSession>, ApiError> {
-        self.sessions
-            .for_caller(caller)
-            .await
-            .map_err(|e| ApiError::Unavailable(e.to_string()))
+            &format!("link-{short}"),
+            Role::Customer,
+            "customer (link)".into(),
+        )
+        .await
     }
 
     /// The public base URL links point at, or 503.
