@@ -5,14 +5,16 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnConsumedCapacity, TransactWriteItem};
-use fieldvault_aws::dynamo::to_attr;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, TransactWriteItem};
+use fieldvault_aws::dynamo::DynamoStore;
 use fieldvault_core::actions::Action;
-use fieldvault_core::audit::{self, diff, AuditRecord, Outcome};
+use fieldvault_core::audit::{diff, AuditRecord, Outcome};
+use fieldvault_core::caller::Caller;
 use fieldvault_core::customer::{Customer, CustomerKind, NewCustomer, ServiceLocationInput};
 use fieldvault_core::ids::{AuditId, CustomerId, LeadId, SystemIds};
 use fieldvault_core::intake::{Intake, IntakeInput, Lead, LeadStatus};
 use fieldvault_core::keys::{self, Key};
+use fieldvault_core::request::AccessGate;
 use fieldvault_core::store::{Condition, Item, Write};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -33,6 +35,8 @@ pub enum BareOp {
         limit: i32,
     },
     Transact(Vec<TransactWriteItem>),
+    /// Calls the handler issues at the same time (a read and the caller's access record).
+    Together(Vec<BareOp>),
 }
 
 /// Calls by operation and consumed capacity, split by side.
@@ -46,6 +50,17 @@ pub struct Units {
 }
 
 impl Units {
+    fn merge(&mut self, other: Units) {
+        for (op, n) in other.calls {
+            *self.calls.entry(op).or_default() += n;
+        }
+        self.read += other.read;
+        self.write += other.write;
+        for (target, u) in other.targets {
+            *self.targets.entry(target).or_default() += u;
+        }
+    }
+
     fn add_targets<'a>(
         &mut self,
         consumed: impl IntoIterator<Item = &'a aws_sdk_dynamodb::types::ConsumedCapacity>,
@@ -70,56 +85,37 @@ fn key_attrs(key: &Key) -> HashMap<String, AttributeValue> {
     ])
 }
 
-/// A Put exactly as the DynamoDB store builds one (keys, index keys, tenant attribute,
-/// condition).
-fn put(
-    fx: &Fixture,
-    table: &str,
-    key: &Key,
-    index: Option<&keys::IndexKey>,
-    item: &Item,
-    condition: &Condition,
-) -> Res<TransactWriteItem> {
-    let mut attrs: HashMap<String, AttributeValue> =
-        item.iter().map(|(k, v)| (k.clone(), to_attr(v))).collect();
-    attrs.extend(key_attrs(key));
-    if let Some(ix) = index {
-        attrs.insert(keys::GSI1_PK.into(), AttributeValue::S(ix.pk.clone()));
-        attrs.insert(keys::GSI1_SK.into(), AttributeValue::S(ix.sk.clone()));
-    }
-    attrs.insert(
-        keys::TENANT_ATTR.into(),
-        AttributeValue::S(fx.tenant.to_string()),
-    );
-    let mut p = Put::builder().table_name(table).set_item(Some(attrs));
-    p = match condition {
-        Condition::None => p,
-        Condition::NotExists => p.condition_expression("attribute_not_exists(pk)"),
-        Condition::VersionIs(v) => p
-            .condition_expression("#version = :version")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":version", AttributeValue::N(v.to_string())),
-    };
-    Ok(TransactWriteItem::builder().put(p.build()?).build())
+/// Builds items exactly as the product's DynamoDB store does (its own code, no client call).
+fn store(fx: &Fixture) -> DynamoStore {
+    DynamoStore::new(
+        fx.bare.clone(),
+        fx.tenant.clone(),
+        fx.stack.data_table.clone(),
+        fx.stack.audit_table.clone(),
+    )
 }
 
 fn write_item(fx: &Fixture, w: &Write) -> Res<TransactWriteItem> {
-    match w {
-        Write::Put {
-            key,
-            index,
-            item,
-            condition,
-        } => put(
-            fx,
-            &fx.stack.data_table,
-            key,
-            index.as_ref(),
-            item,
-            condition,
-        ),
-        Write::Delete { .. } => Err("the benchmarked actions make no deletes".into()),
-    }
+    store(fx)
+        .transact_item(w)
+        .map_err(|e| format!("transact item: {e}").into())
+}
+
+/// The owner's access gate, as `App::begin` builds it from the token.
+fn owner_gate(fx: &Fixture) -> Res<AccessGate> {
+    let claims: HashMap<String, String> = fx
+        .owner()
+        .claims
+        .iter()
+        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_owned())))
+        .collect();
+    let caller = Caller::from_claims(&claims).map_err(|e| format!("owner claims: {e}"))?;
+    Ok(AccessGate::for_caller(&caller))
+}
+
+/// The access check every transaction of a signed-in user carries.
+fn access_check(fx: &Fixture) -> Res<TransactWriteItem> {
+    write_item(fx, &owner_gate(fx)?.check())
 }
 
 /// The audit record `Ctx::record` builds for a successful action by the owner.
@@ -152,14 +148,10 @@ fn audit_item(
         reason: None,
         changes: diff(None, after),
     };
-    put(
-        fx,
-        &fx.stack.audit_table,
-        &keys::audit(&fx.tenant, &record.id),
-        None,
-        &audit::to_object(&record),
-        &Condition::NotExists,
-    )
+    let put = store(fx)
+        .audit_put(&record)
+        .map_err(|e| format!("audit item: {e}"))?;
+    Ok(TransactWriteItem::builder().put(put).build())
 }
 
 fn get(fx: &Fixture, key: &Key) -> BareOp {
@@ -178,15 +170,21 @@ pub fn plan(fx: &Fixture, case: Case, spec: &Spec) -> Res<Vec<BareOp>> {
         Case::Get => {
             let (_, id) = spec.param.as_ref().ok_or("get: no id")?;
             let id = CustomerId::parse(id).map_err(|e| format!("get: {e}"))?;
-            Ok(vec![get(fx, &keys::customer(t, &id))])
+            Ok(vec![BareOp::Together(vec![
+                get(fx, &keys::customer(t, &id)),
+                get(fx, owner_gate(fx)?.key()),
+            ])])
         }
-        Case::List => Ok(vec![BareOp::Query {
-            table: fx.stack.data_table.clone(),
-            index: keys::GSI1.into(),
-            pk_attr: keys::GSI1_PK,
-            pk: keys::customers_list(t),
-            limit: 25,
-        }]),
+        Case::List => Ok(vec![BareOp::Together(vec![
+            BareOp::Query {
+                table: fx.stack.data_table.clone(),
+                index: keys::GSI1.into(),
+                pk_attr: keys::GSI1_PK,
+                pk: keys::customers_list(t),
+                limit: 25,
+            },
+            get(fx, owner_gate(fx)?.key()),
+        ])]),
         Case::Create => {
             let input: NewCustomer =
                 serde_json::from_value(spec.body.clone().ok_or("create: no body")?)?;
@@ -198,6 +196,7 @@ pub fn plan(fx: &Fixture, case: Case, spec: &Spec) -> Res<Vec<BareOp>> {
                 .iter()
                 .map(|w| write_item(fx, w))
                 .collect::<Res<Vec<_>>>()?;
+            items.push(access_check(fx)?);
             items.push(audit_item(
                 fx,
                 Action::CreateCustomer,
@@ -277,6 +276,7 @@ pub fn plan(fx: &Fixture, case: Case, spec: &Spec) -> Res<Vec<BareOp>> {
                 .iter()
                 .map(|w| write_item(fx, w))
                 .collect::<Res<Vec<_>>>()?;
+            items.push(access_check(fx)?);
             items.push(audit_item(
                 fx,
                 Action::Intake,
@@ -301,6 +301,7 @@ pub fn sign_in_plan(fx: &Fixture) -> Res<Vec<BareOp>> {
     };
     Ok(vec![BareOp::Transact(vec![
         write_item(fx, &marker)?,
+        access_check(fx)?,
         audit_item(
             fx,
             Action::SignIn,
@@ -347,6 +348,15 @@ pub fn write_sizes(ops: &[BareOp]) -> Vec<ItemSize> {
         let BareOp::Transact(items) = op else {
             continue;
         };
+        // A ConditionCheck is billed like a transactional write of the item it reads (the
+        // access record, well under 1 KB).
+        for _ in items.iter().filter(|i| i.condition_check().is_some()) {
+            out.push(ItemSize {
+                kind: "ACCESS (check)".into(),
+                bytes: 0,
+                gsi: false,
+            });
+        }
         for put in items.iter().filter_map(|i| i.put()) {
             let item = put.item();
             let kind = item
@@ -383,68 +393,83 @@ fn units_of<'a>(
     consumed.into_iter().filter_map(|c| c.capacity_units).sum()
 }
 
-/// Send the calls in order; add what they consumed to `units`.
+/// Send the calls in order (those `Together` at once); add what they consumed to `units`.
 pub async fn exec(
     client: &aws_sdk_dynamodb::Client,
     ops: Vec<BareOp>,
     units: &mut Units,
 ) -> Res<()> {
     for op in ops {
-        match op {
-            BareOp::Get { table, key } => {
-                let out = client
-                    .get_item()
-                    .table_name(table)
-                    .set_key(Some(key))
-                    .consistent_read(true)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
-                    .send()
-                    .await
-                    .map_err(|e| format!("GetItem: {}", DisplayErrorContext(e)))?;
-                *units.calls.entry("GetItem".into()).or_default() += 1;
-                units.read += units_of(out.consumed_capacity());
-                units.add_targets(out.consumed_capacity());
+        if let BareOp::Together(group) = op {
+            let results =
+                futures::future::join_all(group.into_iter().map(|op| exec_one(client, op))).await;
+            for r in results {
+                units.merge(r?);
             }
-            BareOp::Query {
-                table,
-                index,
-                pk_attr,
-                pk,
-                limit,
-            } => {
-                let out = client
-                    .query()
-                    .table_name(table)
-                    .index_name(index)
-                    .key_condition_expression("#pk = :pk")
-                    .expression_attribute_names("#pk", pk_attr)
-                    .expression_attribute_values(":pk", AttributeValue::S(pk))
-                    .limit(limit)
-                    .scan_index_forward(true)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
-                    .send()
-                    .await
-                    .map_err(|e| format!("Query: {}", DisplayErrorContext(e)))?;
-                if out.items().is_empty() {
-                    return Err("Query: the customer list is empty".into());
-                }
-                *units.calls.entry("Query".into()).or_default() += 1;
-                units.read += units_of(out.consumed_capacity());
-                units.add_targets(out.consumed_capacity());
-            }
-            BareOp::Transact(items) => {
-                let out = client
-                    .transact_write_items()
-                    .set_transact_items(Some(items))
-                    .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
-                    .send()
-                    .await
-                    .map_err(|e| format!("TransactWriteItems: {}", DisplayErrorContext(e)))?;
-                *units.calls.entry("TransactWriteItems".into()).or_default() += 1;
-                units.write += units_of(out.consumed_capacity());
-                units.add_targets(out.consumed_capacity());
-            }
+        } else {
+            units.merge(exec_one(client, op).await?);
         }
     }
     Ok(())
+}
+
+async fn exec_one(client: &aws_sdk_dynamodb::Client, op: BareOp) -> Res<Units> {
+    let mut units = Units::default();
+    match op {
+        BareOp::Get { table, key } => {
+            let out = client
+                .get_item()
+                .table_name(table)
+                .set_key(Some(key))
+                .consistent_read(true)
+                .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+                .send()
+                .await
+                .map_err(|e| format!("GetItem: {}", DisplayErrorContext(e)))?;
+            *units.calls.entry("GetItem".into()).or_default() += 1;
+            units.read += units_of(out.consumed_capacity());
+            units.add_targets(out.consumed_capacity());
+        }
+        BareOp::Query {
+            table,
+            index,
+            pk_attr,
+            pk,
+            limit,
+        } => {
+            let out = client
+                .query()
+                .table_name(table)
+                .index_name(index)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", pk_attr)
+                .expression_attribute_values(":pk", AttributeValue::S(pk))
+                .limit(limit)
+                .scan_index_forward(true)
+                .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+                .send()
+                .await
+                .map_err(|e| format!("Query: {}", DisplayErrorContext(e)))?;
+            if out.items().is_empty() {
+                return Err("Query: the customer list is empty".into());
+            }
+            *units.calls.entry("Query".into()).or_default() += 1;
+            units.read += units_of(out.consumed_capacity());
+            units.add_targets(out.consumed_capacity());
+        }
+        BareOp::Transact(items) => {
+            let out = client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+                .send()
+                .await
+                .map_err(|e| format!("TransactWriteItems: {}", DisplayErrorContext(e)))?;
+            *units.calls.entry("TransactWriteItems".into()).or_default() += 1;
+            units.write += units_of(out.consumed_capacity());
+            units.add_targets(out.consumed_capacity());
+        }
+        BareOp::Together(_) => return Err("calls together do not nest".into()),
+    }
+    Ok(units)
 }

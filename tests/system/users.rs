@@ -10,7 +10,9 @@ use fieldvault_core::caller::Role;
 use fieldvault_core::keys;
 use fieldvault_core::mfa::code_at;
 use fieldvault_core::store::{StoreError, TenantStore};
-use fieldvault_system_tests::{assert_role_matrix, Reply, Stack, TestTenant, TestUser, PASSWORD};
+use fieldvault_system_tests::{
+    assert_role_matrix, new_customer, Reply, Stack, TestTenant, TestUser, PASSWORD,
+};
 use serde_json::{json, Value};
 
 use Role::*;
@@ -556,4 +558,184 @@ async fn access_records_are_read_by_their_own_user_and_written_by_owners_and_adm
         s.get("/me", t.token(Technician)).await.body["role"],
         "technician"
     );
+}
+
+/// The names of the tenant's customers, as the owner lists them.
+async fn customer_names(s: &Stack, t: &TestTenant) -> Vec<String> {
+    let list = s.get("/customers?limit=100", t.token(Owner)).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    list.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|c| c["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Writes carry the access check inside their own transaction (a DynamoDB ConditionCheck on
+/// the user's access record), so a revoked token's write is refused by DynamoDB itself: a
+/// 401, nothing written, no success record. Covers each way a record stops admitting a token
+/// (role changed, disabled, signed out by a disable and re-enable) and that a fresh sign-in
+/// passes the same check.
+#[tokio::test]
+async fn a_revoked_token_writes_nothing() {
+    let s = Stack::connect().await;
+    let t = s.tenant().await;
+    let owner = t.user(Owner);
+    let dispatcher = t.user(Dispatcher);
+    let admin = t.user(Admin);
+    let made = s
+        .post(
+            "/customers",
+            &dispatcher.access_token,
+            &new_customer("Before Change"),
+        )
+        .await;
+    assert_eq!(made.status, 201, "{}", made.body);
+    step_up(&s, owner).await;
+
+    // Role changed: the token still says dispatcher, which may create customers.
+    let changed = two_phase(
+        &s,
+        "PATCH",
+        &format!("/users/{}/role", dispatcher.id),
+        &owner.access_token,
+        json!({"role": "technician"}),
+    )
+    .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    s.post(
+        "/customers",
+        &dispatcher.access_token,
+        &new_customer("After Role Change"),
+    )
+    .await
+    .assert_problem(401);
+    s.post(
+        "/intake",
+        &dispatcher.access_token,
+        &json!({"source": "call", "contact": {"name": "Intake After Role Change", "phone": "(555) 201-0999"}}),
+    )
+    .await
+    .assert_problem(401);
+
+    // Disabled, then enabled again: the old sign-in stays revoked.
+    let disable = format!("/users/{}/disable", admin.id);
+    let disabled = two_phase(&s, "POST", &disable, &owner.access_token, json!({})).await;
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    s.post(
+        "/customers",
+        &admin.access_token,
+        &new_customer("While Disabled"),
+    )
+    .await
+    .assert_problem(401);
+    let enable = format!("/users/{}/enable", admin.id);
+    let enabled = two_phase(&s, "POST", &enable, &owner.access_token, json!({})).await;
+    assert_eq!(enabled.status, 200, "{}", enabled.body);
+    s.post(
+        "/customers",
+        &admin.access_token,
+        &new_customer("Old Sign-In"),
+    )
+    .await
+    .assert_problem(401);
+
+    // A new sign-in (after the revocation's second) is admitted by the same check.
+    next_second().await;
+    let token = try_sign_in(&s, &admin.email).await.expect("signs in again");
+    let fresh = s
+        .post("/customers", &token, &new_customer("New Sign-In"))
+        .await;
+    assert_eq!(fresh.status, 201, "{}", fresh.body);
+
+    let mut names = customer_names(&s, &t).await;
+    names.sort();
+    assert_eq!(
+        names,
+        ["Before Change", "New Sign-In"],
+        "no refused write landed"
+    );
+    let audit = s.audit(&t).await;
+    let created_by = |user: &TestUser| {
+        audit
+            .iter()
+            .filter(|r| r["action"] == "customer.create" && r["actor_user"] == user.id.as_str())
+            .count()
+    };
+    assert_eq!(
+        created_by(dispatcher),
+        1,
+        "only the write before the change"
+    );
+    assert_eq!(created_by(admin), 1, "only the new sign-in's write");
+    for user in [dispatcher, admin] {
+        assert!(
+            audit_has(
+                &audit,
+                "auth.session_refused",
+                "denied",
+                &format!("user/{}", user.id)
+            ),
+            "the refusal of {} is recorded",
+            user.role
+        );
+    }
+}
+
+/// Admission costs no DynamoDB round trip of its own: an admitted write is exactly one
+/// TransactWriteItems (change, access check and audit), and a read's access record is read
+/// alongside its data (counted by the SDK interceptor the benchmark uses).
+#[tokio::test]
+async fn admission_adds_no_write_call_and_reads_alongside() {
+    use std::sync::Arc;
+
+    use fieldvault_aws::metrics::DynamoMetrics;
+    use fieldvault_aws::App;
+    use fieldvault_system_tests::{body_json, lambda_event};
+
+    let s = Stack::connect().await;
+    let t = s.tenant().await;
+    let owner = t.user(Owner);
+    let metrics = Arc::new(DynamoMetrics::default());
+    let app = App::with_sessions(s.sessions().with_metrics(metrics.clone())).expect("app");
+    let app: &'static App = Box::leak(Box::new(app));
+
+    let created = fv_create_customer::handle(
+        app,
+        lambda_event("POST", "/customers", owner, &t, &new_customer("Counted")),
+    )
+    .await;
+    assert_eq!(created.status().as_u16(), 201, "{}", body_json(&created));
+    let (calls, _) = metrics.take();
+    assert_eq!(
+        calls.into_iter().collect::<Vec<_>>(),
+        [("TransactWriteItems".to_owned(), 1)]
+    );
+
+    let listed = fv_list_customers::handle(
+        app,
+        lambda_event("GET", "/customers", owner, &t, &Value::Null),
+    )
+    .await;
+    assert_eq!(listed.status().as_u16(), 200, "{}", body_json(&listed));
+    let (calls, _) = metrics.take();
+    assert_eq!(
+        calls.into_iter().collect::<Vec<_>>(),
+        [("GetItem".to_owned(), 1), ("Query".to_owned(), 1)]
+    );
+
+    // A refused token's read gets no data (the dispatcher, disabled through the API).
+    let dispatcher = t.user(Dispatcher);
+    step_up(&s, owner).await;
+    let disable = format!("/users/{}/disable", dispatcher.id);
+    let disabled = two_phase(&s, "POST", &disable, &owner.access_token, json!({})).await;
+    assert_eq!(disabled.status, 200, "{}", disabled.body);
+    let refused = fv_list_customers::handle(
+        app,
+        lambda_event("GET", "/customers", dispatcher, &t, &Value::Null),
+    )
+    .await;
+    assert_eq!(refused.status().as_u16(), 401, "{}", body_json(&refused));
+    assert!(body_json(&refused).get("items").is_none(), "no data");
 }

@@ -12,9 +12,10 @@ use fieldvault_core::caller::{Caller, CallerError, Role};
 use fieldvault_core::idempotency::{self, Begin, Claim};
 use fieldvault_core::ids::{IdSource, SystemIds, TenantId, UserId};
 use fieldvault_core::problem::{parse_json, ApiError, PROBLEM_CONTENT_TYPE, SECURITY_HEADERS};
-use fieldvault_core::request::{Ctx, RequestMeta};
+use fieldvault_core::request::{AccessGate, Ctx, RequestMeta};
 use fieldvault_core::store::TenantStore;
 use fieldvault_core::template::Template;
+use fieldvault_core::user::admission;
 use fieldvault_core::user_admin::read_access;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -105,8 +106,8 @@ impl App {
             CallerError::NoSingleTenant | CallerError::NoSingleRole => ApiError::Forbidden,
             other => ApiError::Unauthenticated(other.to_string()),
         })?;
-        let exchange = self.exchange(req, caller).await?;
-        self.check_access(&exchange).await?;
+        let mut exchange = self.exchange(req, caller).await?;
+        exchange.access = Some(AccessGate::for_caller(&exchange.caller));
         if let Some(id) = &exchange.caller.sign_in_id {
             let seen = self
                 .signed_in
@@ -114,13 +115,33 @@ impl App {
                 .map(|s| s.contains(id))
                 .unwrap_or(false);
             if !seen {
-                self.ctx(&exchange, None).record_sign_in().await?;
+                // Its transaction carries the access check: a refused user records nothing.
+                if let Err(e) = self.ctx(&exchange, None).record_sign_in().await {
+                    self.admit(&exchange).await?;
+                    return Err(e);
+                }
                 if let Ok(mut s) = self.signed_in.lock() {
                     s.insert(id.clone());
                 }
             }
         }
         Ok(exchange)
+    }
+
+    /// Whether the request's user is still admitted (`AccessGate`): already shown by a
+    /// committed transaction, else one consistent GetItem of the user's access record, at most
+    /// once per request however many callers ask. Principals without an access record
+    /// (provider webhooks, customer links) are admitted by what opened their session.
+    pub async fn admit(&self, ex: &Exchange) -> Result<(), ApiError> {
+        match &ex.access {
+            None => Ok(()),
+            Some(gate) if gate.is_proven() => Ok(()),
+            Some(gate) => ex
+                .admission
+                .get_or_init(|| self.check_access(ex, gate))
+                .await
+                .clone(),
+        }
     }
 
     /// The payment provider, or 503 where none is configured.
@@ -193,6 +214,8 @@ impl App {
             meta: request_meta(req),
             caller,
             session,
+            access: None,
+            admission: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -218,51 +241,79 @@ impl App {
 
     /// Serve one request of an authenticated route: begin, run `logic` (with the request's
     /// `Idempotency-Key` honoured when `idempotent`), respond.
+    ///
+    /// No answer leaves before the user is admitted (`admit`), and no write commits unless
+    /// its own transaction admits the user (`AccessGate`). So admission costs no round trip
+    /// of its own: a write shows it in the transaction it makes anyway, and a read (GET) reads
+    /// the access record at the same time as its data. Logic that reaches outside DynamoDB
+    /// first (the payment provider, Cognito) is admitted before it runs (the macro's
+    /// `with_app`, `with_directory`).
     pub async fn run<F>(&self, req: &Request, idempotent: bool, logic: F) -> Response<Body>
     where
         F: AsyncFnOnce(&Ctx<'_, DynamoStore>, &Exchange) -> Result<Reply, ApiError>,
     {
         let result = async {
             let exchange = self.begin(req).await?;
-            if !idempotent {
-                return logic(&self.ctx(&exchange, None), &exchange).await;
-            }
-            match self.idempotency(&exchange, req).await? {
-                None => logic(&self.ctx(&exchange, None), &exchange).await,
-                Some(Begin::Replay { status, body }) => Ok(Reply {
-                    status,
-                    body,
-                    replayed: true,
-                }),
-                Some(Begin::Fresh(claim)) => {
-                    let result = logic(&self.ctx(&exchange, Some(&claim)), &exchange).await;
-                    let (status, body) = match &result {
-                        Ok(r) => (r.status, r.body.clone()),
-                        Err(e) => (e.status().as_u16(), Value::Null),
-                    };
-                    claim.finish(exchange.session.store(), status, &body).await;
-                    result
-                }
+            let serve = self.serve(req, &exchange, idempotent, logic);
+            if req.method() == http::Method::GET {
+                let (admitted, result) = tokio::join!(self.admit(&exchange), serve);
+                admitted.and(result)
+            } else {
+                let result = serve.await;
+                self.admit(&exchange).await.and(result)
             }
         }
         .await;
         respond(req, result)
     }
 
-    /// The per-request access check, for every function in this one place: the user's access
+    async fn serve<F>(
+        &self,
+        req: &Request,
+        exchange: &Exchange,
+        idempotent: bool,
+        logic: F,
+    ) -> Result<Reply, ApiError>
+    where
+        F: AsyncFnOnce(&Ctx<'_, DynamoStore>, &Exchange) -> Result<Reply, ApiError>,
+    {
+        if !idempotent {
+            return logic(&self.ctx(exchange, None), exchange).await;
+        }
+        match self.idempotency(exchange, req).await? {
+            None => logic(&self.ctx(exchange, None), exchange).await,
+            Some(Begin::Replay { status, body }) => Ok(Reply {
+                status,
+                body,
+                replayed: true,
+            }),
+            Some(Begin::Fresh(claim)) => {
+                let result = logic(&self.ctx(exchange, Some(&claim)), exchange).await;
+                let (status, body) = match &result {
+                    Ok(r) => (r.status, r.body.clone()),
+                    Err(e) => (e.status().as_u16(), Value::Null),
+                };
+                claim.finish(exchange.session.store(), status, &body).await;
+                result
+            }
+        }
+    }
+
+    /// The access check by reading, for every function in this one place: the user's access
     /// record (one consistent GetItem, through the caller's own tenant session, which may read
     /// only its own user's record) must still admit the token: user active, the token's role
     /// still the user's role, the sign-in later than the last revocation. A role change or a
     /// disable therefore takes effect on the user's very next request, not at token expiry.
     /// A refusal is a 401 and an audit record (if that record fails, still a 401).
-    async fn check_access(&self, ex: &Exchange) -> Result<(), ApiError> {
+    async fn check_access(&self, ex: &Exchange, gate: &AccessGate) -> Result<(), ApiError> {
         let cx = self.ctx(ex, None);
         let c = &ex.caller;
         let record = read_access(&cx, &c.tenant, &c.user).await.map_err(|e| {
             tracing::error!(error = %e, "access record");
             e
         })?;
-        let Err(refused) = fieldvault_core::user::admit(record.as_ref(), c) else {
+        let Err(refused) = fieldvault_core::user::admit(record.as_ref(), admission(c)) else {
+            gate.prove();
             return Ok(());
         };
         let audit = cx.record(
@@ -292,6 +343,7 @@ impl App {
             ids: self.ids.as_ref(),
             cursors: &self.sessions.settings().cursor_key,
             idempotency,
+            access: ex.access.as_ref(),
         }
     }
 
@@ -344,6 +396,11 @@ pub struct Exchange {
     pub caller: Caller,
     pub meta: RequestMeta,
     pub session: Arc<TenantSession>,
+    /// A signed-in user's admission (`App::admit`); `None` for principals without an access
+    /// record.
+    access: Option<AccessGate>,
+    /// The answer of the access record read, once per request.
+    admission: tokio::sync::OnceCell<Result<(), ApiError>>,
 }
 
 fn request_meta(req: &Request) -> RequestMeta {
@@ -508,25 +565,40 @@ where
 #[macro_export]
 macro_rules! handler {
     ($logic:path) => {
-        $crate::handler!(@define false, |cx, _ex, _app, req| $logic(cx, req));
+        $crate::handler!(@define false, |cx, _ex, _app, req| $logic(cx, req).await);
     };
     ($logic:path, idempotent) => {
-        $crate::handler!(@define true, |cx, _ex, _app, req| $logic(cx, req));
+        $crate::handler!(@define true, |cx, _ex, _app, req| $logic(cx, req).await);
     };
     ($logic:path, with_session) => {
-        $crate::handler!(@define false, |cx, ex, _app, req| $logic(cx, req, &ex.session));
+        $crate::handler!(@define false, |cx, ex, _app, req| $logic(cx, req, &ex.session).await);
     };
+    // The app and the directory reach outside DynamoDB (the payment provider, Cognito), where
+    // no transaction can carry the access check: such logic runs only once the user is
+    // admitted.
     ($logic:path, with_app) => {
-        $crate::handler!(@define false, |cx, _ex, app, req| $logic(cx, req, app));
+        $crate::handler!(@define false, |cx, ex, app, req| {
+            app.admit(ex).await?;
+            $logic(cx, req, app).await
+        });
     };
     ($logic:path, idempotent, with_app) => {
-        $crate::handler!(@define true, |cx, _ex, app, req| $logic(cx, req, app));
+        $crate::handler!(@define true, |cx, ex, app, req| {
+            app.admit(ex).await?;
+            $logic(cx, req, app).await
+        });
     };
     ($logic:path, with_directory) => {
-        $crate::handler!(@define false, |cx, _ex, app, req| $logic(cx, req, app.directory()?));
+        $crate::handler!(@define false, |cx, ex, app, req| {
+            app.admit(ex).await?;
+            $logic(cx, req, app.directory()?).await
+        });
     };
     ($logic:path, idempotent, with_directory) => {
-        $crate::handler!(@define true, |cx, _ex, app, req| $logic(cx, req, app.directory()?));
+        $crate::handler!(@define true, |cx, ex, app, req| {
+            app.admit(ex).await?;
+            $logic(cx, req, app.directory()?).await
+        });
     };
     (@define $idempotent:expr, |$cx:ident, $ex:ident, $app:ident, $req:ident| $call:expr) => {
         /// The Lambda handler (also served by the local gateway).
@@ -536,7 +608,7 @@ macro_rules! handler {
         ) -> ::lambda_http::Response<::lambda_http::Body> {
             let $app = app;
             let $req = &req;
-            app.run(&req, $idempotent, async |$cx, $ex| $call.await).await
+            app.run(&req, $idempotent, async |$cx, $ex| $call).await
         }
     };
 }

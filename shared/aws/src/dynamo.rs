@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem};
 use fieldvault_core::audit::{self, AuditRecord};
 use fieldvault_core::ids::TenantId;
 use fieldvault_core::keys::{self, Key};
@@ -15,6 +15,75 @@ use std::sync::Arc;
 
 use crate::metrics::DynamoMetrics;
 use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
+
+/// A `Condition` as a DynamoDB condition expression (all `None` for `Condition::None`).
+#[derive(Default)]
+struct ConditionExpr {
+    expression: Option<String>,
+    names: Option<HashMap<String, String>>,
+    values: Option<HashMap<String, AttributeValue>>,
+}
+
+impl ConditionExpr {
+    fn of(condition: &Condition) -> ConditionExpr {
+        let names = |pairs: &[(&str, &str)]| {
+            Some(
+                pairs
+                    .iter()
+                    .map(|(n, a)| ((*n).to_owned(), (*a).to_owned()))
+                    .collect(),
+            )
+        };
+        match condition {
+            Condition::None => ConditionExpr::default(),
+            Condition::NotExists => ConditionExpr {
+                expression: Some("attribute_not_exists(pk)".into()),
+                ..ConditionExpr::default()
+            },
+            Condition::VersionIs(v) => ConditionExpr {
+                expression: Some("#version = :version".into()),
+                names: names(&[("#version", "version")]),
+                values: Some(HashMap::from([(
+                    ":version".to_owned(),
+                    AttributeValue::N(v.to_string()),
+                )])),
+            },
+            // `user::UserAccess::admits` in DynamoDB's terms: no record, or an active one with
+            // the token's role whose revocation (absent, null or a Unix second) predates the
+            // token's sign-in. A token without a sign-in time passes only where nothing was
+            // ever revoked. The memory store evaluates `admits` itself; the system tests hold
+            // the two to the same answers.
+            Condition::Admits(token) => {
+                let revocation = match token.signed_in_at {
+                    Some(_) => "attribute_not_exists(#sva) OR attribute_type(#sva, :null) OR #sva < :signed_in",
+                    None => "attribute_not_exists(#sva) OR attribute_type(#sva, :null)",
+                };
+                let mut values = HashMap::from([
+                    (":disabled".to_owned(), AttributeValue::S("disabled".into())),
+                    (
+                        ":role".to_owned(),
+                        AttributeValue::S(token.role.as_str().into()),
+                    ),
+                    (":null".to_owned(), AttributeValue::S("NULL".into())),
+                ]);
+                if let Some(t) = token.signed_in_at {
+                    values.insert(":signed_in".into(), AttributeValue::N(t.to_string()));
+                }
+                ConditionExpr {
+                    expression: Some(format!(
+                        "attribute_not_exists(pk) OR (#status <> :disabled AND #role = :role AND ({revocation}))"
+                    )),
+                    names: names(&[
+                        ("#status", "status"),
+                        ("#role", "role"),
+                        ("#sva", "sessions_valid_after"),
+                    ]),
+                    values: Some(values),
+                }
+            }
+        }
+    }
+}
 
 /// A tenant-bound store over one session's DynamoDB client.
 #[derive(Clone)]
@@ -153,36 +222,47 @@ impl DynamoStore {
             keys::TENANT_ATTR.into(),
             AttributeValue::S(self.tenant.to_string()),
         );
-        let mut put = Put::builder().table_name(table).set_item(Some(attrs));
-        put = match condition {
-            Condition::None => put,
-            Condition::NotExists => put.condition_expression("attribute_not_exists(pk)"),
-            Condition::VersionIs(v) => put
-                .condition_expression("#version = :version")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":version", AttributeValue::N(v.to_string())),
-        };
-        put.build()
+        let c = ConditionExpr::of(condition);
+        Put::builder()
+            .table_name(table)
+            .set_item(Some(attrs))
+            .set_condition_expression(c.expression)
+            .set_expression_attribute_names(c.names)
+            .set_expression_attribute_values(c.values)
+            .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
     fn delete_item(&self, key: &Key, condition: &Condition) -> Result<Delete, StoreError> {
-        let d = Delete::builder()
+        let c = ConditionExpr::of(condition);
+        Delete::builder()
             .table_name(&self.data_table)
-            .set_key(Some(key_attrs(key)));
-        let d = match condition {
-            Condition::None => d,
-            Condition::NotExists => d.condition_expression("attribute_not_exists(pk)"),
-            Condition::VersionIs(v) => d
-                .condition_expression("#version = :version")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":version", AttributeValue::N(v.to_string())),
-        };
-        d.build()
+            .set_key(Some(key_attrs(key)))
+            .set_condition_expression(c.expression)
+            .set_expression_attribute_names(c.names)
+            .set_expression_attribute_values(c.values)
+            .build()
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 
-    fn transact_item(&self, w: &Write) -> Result<TransactWriteItem, StoreError> {
+    fn condition_check(
+        &self,
+        key: &Key,
+        condition: &Condition,
+    ) -> Result<ConditionCheck, StoreError> {
+        let c = ConditionExpr::of(condition);
+        ConditionCheck::builder()
+            .table_name(&self.data_table)
+            .set_key(Some(key_attrs(key)))
+            .set_condition_expression(c.expression)
+            .set_expression_attribute_names(c.names)
+            .set_expression_attribute_values(c.values)
+            .build()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// One write as it goes into a transaction (public for the benchmark's bare calls).
+    pub fn transact_item(&self, w: &Write) -> Result<TransactWriteItem, StoreError> {
         Ok(match w {
             Write::Put {
                 key,
@@ -195,10 +275,14 @@ impl DynamoStore {
             Write::Delete { key, condition } => TransactWriteItem::builder()
                 .delete(self.delete_item(key, condition)?)
                 .build(),
+            Write::Check { key, condition } => TransactWriteItem::builder()
+                .condition_check(self.condition_check(key, condition)?)
+                .build(),
         })
     }
 
-    fn audit_put(&self, record: &AuditRecord) -> Result<Put, StoreError> {
+    /// The audit record's Put (public for the benchmark's bare calls).
+    pub fn audit_put(&self, record: &AuditRecord) -> Result<Put, StoreError> {
         let key = keys::audit(&self.tenant, &record.id);
         self.put_item(
             &self.audit_table,
@@ -328,6 +412,9 @@ impl TenantStore for DynamoStore {
                     .send()
                     .await
                     .map_err(store_error)?;
+            }
+            Write::Check { .. } => {
+                return Err(StoreError::Unavailable("a check is not a marker".into()));
             }
         }
         Ok(())

@@ -37,6 +37,13 @@ fn check(items: &BTreeMap<(String, String), Item>, key: &Key, c: &Condition) -> 
                 .and_then(|x| x.as_u64())
                 == Some(*v)
         }
+        Condition::Admits(token) => match current {
+            None => true,
+            Some(item) => serde_json::from_value::<crate::user::UserAccess>(
+                serde_json::Value::Object(item.clone()),
+            )
+            .is_ok_and(|record| record.admits(*token).is_ok()),
+        },
     }
 }
 
@@ -79,9 +86,9 @@ impl TenantStore for MemoryStore {
             .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
         for (index, w) in writes.iter().enumerate() {
             let (key, c) = match w {
-                Write::Put { key, condition, .. } | Write::Delete { key, condition } => {
-                    (key, condition)
-                }
+                Write::Put { key, condition, .. }
+                | Write::Delete { key, condition }
+                | Write::Check { key, condition } => (key, condition),
             };
             if !check(&items, key, c) {
                 return Err(StoreError::ConditionFailed { index });
@@ -105,6 +112,7 @@ impl TenantStore for MemoryStore {
                 Write::Delete { key, .. } => {
                     items.remove(&(key.pk, key.sk));
                 }
+                Write::Check { .. } => {}
             }
         }
         self.audit
@@ -136,6 +144,9 @@ impl TenantStore for MemoryStore {
                     return Err(StoreError::ConditionFailed { index: 0 });
                 }
                 items.remove(&(key.pk, key.sk));
+            }
+            Write::Check { .. } => {
+                return Err(StoreError::Unavailable("a check is not a marker".into()));
             }
         }
         Ok(())
@@ -214,6 +225,7 @@ impl TestRig {
             ids: &crate::ids::SystemIds,
             cursors: &self.cursors,
             idempotency: None,
+            access: None,
         }
     }
 

@@ -1,6 +1,8 @@
 //! One request's context: the caller, where the request came from, the tenant's store, and
 //! the one policy engine. Handlers authorize and commit through it, so every write carries
 //! its audit record and every denial leaves one.
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde_json::Value;
 use time::OffsetDateTime;
 
@@ -12,7 +14,7 @@ use crate::cursor::CursorKey;
 use crate::ids::{AuditId, IdSource};
 use crate::keys;
 use crate::problem::ApiError;
-use crate::store::{Condition, Item, StoreError, TenantStore, Write};
+use crate::store::{Admission, Condition, Item, StoreError, TenantStore, Write};
 
 /// Facts about the HTTP request that audit records keep.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +35,55 @@ pub struct Ctx<'a, S> {
     /// The request's `Idempotency-Key` claim, if it carries one: its "committed" marker joins
     /// every commit's transaction.
     pub idempotency: Option<&'a crate::idempotency::Claim>,
+    /// A signed-in user's access gate: its check joins every commit's transaction. `None` for
+    /// principals without an access record (provider webhooks, customer links).
+    pub access: Option<&'a AccessGate>,
+}
+
+/// A signed-in user's admission for one request: the user's access record (or its absence)
+/// must still admit the token (`user::admit`). Every transaction the request commits carries
+/// that check (a ConditionCheck on the record), so a write is admitted by the same atomic
+/// operation that makes it, and no write commits once the user is disabled, demoted or
+/// signed out, whatever the timing. A committed transaction proves admission for the rest
+/// of the request; a request that commits nothing is admitted by reading the record
+/// (`App::admit`).
+#[derive(Debug)]
+pub struct AccessGate {
+    key: keys::Key,
+    token: Admission,
+    proven: AtomicBool,
+}
+
+impl AccessGate {
+    pub fn for_caller(caller: &Caller) -> AccessGate {
+        AccessGate {
+            key: keys::user_access(&caller.tenant, &caller.user),
+            token: crate::user::admission(caller),
+            proven: AtomicBool::new(false),
+        }
+    }
+
+    /// The access record's key (for the read that admits a request that commits nothing).
+    pub fn key(&self) -> &keys::Key {
+        &self.key
+    }
+
+    /// The check a transaction carries.
+    pub fn check(&self) -> Write {
+        Write::Check {
+            key: self.key.clone(),
+            condition: Condition::Admits(self.token),
+        }
+    }
+
+    /// Admission was shown (a transaction with the check committed, or the record was read).
+    pub fn prove(&self) {
+        self.proven.store(true, Ordering::Release);
+    }
+
+    pub fn is_proven(&self) -> bool {
+        self.proven.load(Ordering::Acquire)
+    }
 }
 
 /// How a store failure reaches the caller: nothing is half-done in any case.
@@ -65,6 +116,7 @@ impl<S: TenantStore> Ctx<'_, S> {
             ids: self.ids,
             cursors: self.cursors,
             idempotency: None,
+            access: self.access,
         }
     }
 
@@ -132,9 +184,10 @@ impl<S: TenantStore> Ctx<'_, S> {
             writes.push(claim.committed_write());
             writes.len() - 1
         });
-        let audit_index = writes.len();
         let record = self.record(action, resource, Outcome::Success, None, before, after);
-        match self.store.commit(writes, &record).await {
+        // The store puts the audit record last, after the access check `transact` adds.
+        let audit_index = writes.len() + usize::from(self.access.is_some());
+        match self.transact(writes, &record).await {
             Ok(()) => {
                 if let Some(claim) = self.idempotency {
                     claim.mark_committed();
@@ -196,7 +249,32 @@ impl<S: TenantStore> Ctx<'_, S> {
             None,
             None,
         );
-        self.store.commit(writes, &record).await
+        self.transact(writes, &record).await
+    }
+
+    /// The one way a request's transaction reaches the store: with the caller's access check
+    /// (if any) after `writes` and before the audit record, which the store adds last. A failed
+    /// check is `AccessDenied` (nothing was written); a commit proves admission.
+    async fn transact(
+        &self,
+        mut writes: Vec<Write>,
+        record: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        let Some(gate) = self.access else {
+            return self.store.commit(writes, record).await;
+        };
+        writes.push(gate.check());
+        let check_index = writes.len() - 1;
+        match self.store.commit(writes, record).await {
+            Ok(()) => {
+                gate.prove();
+                Ok(())
+            }
+            Err(StoreError::ConditionFailed { index }) if index == check_index => Err(
+                StoreError::AccessDenied("the caller's access was revoked".into()),
+            ),
+            other => other,
+        }
     }
 
     /// Record an access to protected data (a download URL, an export) before it is handed
@@ -256,7 +334,7 @@ impl<S: TenantStore> Ctx<'_, S> {
             None,
             None,
         );
-        match self.store.commit(vec![marker], &record).await {
+        match self.transact(vec![marker], &record).await {
             Ok(()) | Err(StoreError::ConditionFailed { index: 0 }) => Ok(()),
             Err(e) => Err(store_error(e)),
         }
@@ -336,5 +414,139 @@ impl<S: TenantStore> Ctx<'_, S> {
                 .collect(),
             next_cursor: self.next_cursor(&query.partition, page.next.as_ref()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caller::Role;
+    use crate::memory::TestRig;
+    use crate::user::{UserAccess, UserProfile, UserStatus};
+
+    fn record(rig: &TestRig, role: Role, status: UserStatus, revoked: Option<i64>) -> Write {
+        let mut access = UserAccess::new(&UserProfile {
+            user_id: rig.caller.user.clone(),
+            tenant_id: rig.caller.tenant.clone(),
+            email: "pat@example.com".into(),
+            name: "Pat".into(),
+            role,
+            status,
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        });
+        access.sessions_valid_after = revoked;
+        access.write(None)
+    }
+
+    fn change(rig: &TestRig, n: u32) -> Write {
+        Write::Put {
+            key: keys::Key {
+                pk: format!("T#{}#THING#{n}", rig.caller.tenant),
+                sk: "THING".into(),
+            },
+            index: None,
+            item: Item::new(),
+            condition: Condition::NotExists,
+        }
+    }
+
+    /// Commit `change` through a gated context; the store's item count and audit length after.
+    async fn gated_commit(rig: &TestRig, gate: &AccessGate) -> Result<(), StoreError> {
+        let cx = Ctx {
+            access: Some(gate),
+            ..rig.ctx()
+        };
+        cx.commit(
+            Action::CreateCustomer,
+            "thing/1",
+            vec![change(rig, 1)],
+            None,
+            None,
+        )
+        .await
+    }
+
+    #[tokio::test]
+    async fn a_commit_carries_the_access_check_and_proves_admission() {
+        let mut rig = TestRig::new("acme", Role::Dispatcher);
+        rig.caller.signed_in_at = Some(2_000);
+        let seed = rig.ctx();
+        seed.commit(
+            Action::CreateCustomer,
+            "seed",
+            vec![record(
+                &rig,
+                Role::Dispatcher,
+                UserStatus::Active,
+                Some(1_000),
+            )],
+            None,
+            None,
+        )
+        .await
+        .expect("seed");
+        let gate = AccessGate::for_caller(&rig.caller);
+        assert!(!gate.is_proven());
+        gated_commit(&rig, &gate).await.expect("admitted");
+        assert!(gate.is_proven(), "a committed transaction proves admission");
+        assert_eq!(rig.store.audit.lock().expect("audit").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_commits_nothing_and_is_not_proven() {
+        let cases = [
+            (Role::Dispatcher, UserStatus::Disabled, None, Some(2_000)),
+            (Role::Technician, UserStatus::Active, None, Some(2_000)),
+            (
+                Role::Dispatcher,
+                UserStatus::Active,
+                Some(2_000),
+                Some(2_000),
+            ),
+            (Role::Dispatcher, UserStatus::Active, Some(1_000), None),
+        ];
+        for (role, status, revoked, signed_in_at) in cases {
+            let mut rig = TestRig::new("acme", Role::Dispatcher);
+            rig.caller.signed_in_at = signed_in_at;
+            rig.ctx()
+                .commit(
+                    Action::CreateCustomer,
+                    "seed",
+                    vec![record(&rig, role, status, revoked)],
+                    None,
+                    None,
+                )
+                .await
+                .expect("seed");
+            let gate = AccessGate::for_caller(&rig.caller);
+            let refused = gated_commit(&rig, &gate).await;
+            assert!(
+                matches!(refused, Err(StoreError::AccessDenied(_))),
+                "{role} {status:?} {revoked:?} {signed_in_at:?}: {refused:?}"
+            );
+            assert!(!gate.is_proven());
+            let thing = rig.store.get(&change_key(&rig)).await.expect("get");
+            assert!(thing.is_none(), "nothing was written");
+            assert_eq!(
+                rig.store.audit.lock().expect("audit").len(),
+                1,
+                "no audit record"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_user_without_an_access_record_is_admitted() {
+        let rig = TestRig::new("acme", Role::Owner);
+        let gate = AccessGate::for_caller(&rig.caller);
+        gated_commit(&rig, &gate).await.expect("admitted");
+        assert!(gate.is_proven());
+    }
+
+    fn change_key(rig: &TestRig) -> keys::Key {
+        match change(rig, 1) {
+            Write::Put { key, .. } => key,
+            _ => unreachable!(),
+        }
     }
 }

@@ -18,6 +18,18 @@ pub enum Condition {
     NotExists,
     /// Optimistic concurrency: the stored `version` must equal this.
     VersionIs(u64),
+    /// The item is a user's access record (or absent) that still admits this token
+    /// (`user::UserAccess::admits`): checked inside the transaction, so a write commits only
+    /// while its caller is admitted.
+    Admits(Admission),
+}
+
+/// What a token claims that its user's access record must still agree with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    pub role: crate::caller::Role,
+    /// The token's sign-in, Unix seconds (`Caller::signed_in_at`).
+    pub signed_in_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +41,11 @@ pub enum Write {
         condition: Condition,
     },
     Delete {
+        key: Key,
+        condition: Condition,
+    },
+    /// Change nothing; only `condition` on `key` must hold (in a transaction).
+    Check {
         key: Key,
         condition: Condition,
     },

@@ -6,7 +6,7 @@ use crate::caller::{Caller, Role};
 use crate::ids::{TenantId, UserId};
 use crate::keys;
 use crate::problem::ApiError;
-use crate::store::{Condition, Item, Write};
+use crate::store::{Admission, Condition, Item, Write};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Tenant {
@@ -158,17 +158,17 @@ impl UserAccess {
         }
     }
 
-    pub fn admits(&self, caller: &Caller) -> Result<(), AccessRefused> {
+    pub fn admits(&self, token: Admission) -> Result<(), AccessRefused> {
         if self.status == UserStatus::Disabled {
             return Err(AccessRefused::Disabled);
         }
         if let Some(after) = self.sessions_valid_after {
             // A token that names no sign-in time cannot show it is newer: refused.
-            if caller.signed_in_at.is_none_or(|t| t <= after) {
+            if token.signed_in_at.is_none_or(|t| t <= after) {
                 return Err(AccessRefused::SessionsRevoked);
             }
         }
-        if self.role != caller.role {
+        if self.role != token.role {
             return Err(AccessRefused::RoleChanged);
         }
         Ok(())
@@ -192,10 +192,19 @@ impl UserAccess {
 /// the same transaction as its audit record, and only owner/admin sessions can write or
 /// delete it), so the token's verified role stands. Onboarding and invitations write the
 /// record from the start; the fallback exists for users created before this check.
-pub fn admit(record: Option<&UserAccess>, caller: &Caller) -> Result<(), AccessRefused> {
+pub fn admit(record: Option<&UserAccess>, token: Admission) -> Result<(), AccessRefused> {
     match record {
-        Some(r) => r.admits(caller),
+        Some(r) => r.admits(token),
         None => Ok(()),
+    }
+}
+
+/// What `caller`'s token claims, for `admit` (and for the same check inside a transaction,
+/// `store::Condition::Admits`).
+pub fn admission(caller: &Caller) -> Admission {
+    Admission {
+        role: caller.role,
+        signed_in_at: caller.signed_in_at,
     }
 }
 
@@ -339,22 +348,22 @@ mod tests {
         }
     }
 
-    fn caller(role: Role, signed_in_at: Option<i64>) -> Caller {
-        Caller {
+    fn caller(role: Role, signed_in_at: Option<i64>) -> Admission {
+        admission(&Caller {
             tenant: TenantId::parse("acme").expect("tenant"),
             user: UserId::parse("u-1").expect("user"),
             role,
             username: "pat".into(),
             sign_in_id: Some("s".into()),
             signed_in_at,
-        }
+        })
     }
 
     #[test]
     fn a_role_change_refuses_older_sign_ins_and_the_old_role() {
         let p = profile(Role::Admin);
         let access = UserAccess::new(&p);
-        assert_eq!(access.admits(&caller(Role::Admin, Some(100))), Ok(()));
+        assert_eq!(access.admits(caller(Role::Admin, Some(100))), Ok(()));
         let at = OffsetDateTime::from_unix_timestamp(1_000).expect("time");
         let (p2, a2) = UserChange::Role(Role::Technician).apply(&p, Some(&access), at);
         assert_eq!(
@@ -363,23 +372,23 @@ mod tests {
         );
         // The old token: older sign-in, old role.
         assert_eq!(
-            a2.admits(&caller(Role::Admin, Some(900))),
+            a2.admits(caller(Role::Admin, Some(900))),
             Err(AccessRefused::SessionsRevoked)
         );
         // A sign-in in the same second as the change is refused too (whole seconds).
         assert_eq!(
-            a2.admits(&caller(Role::Technician, Some(1_000))),
+            a2.admits(caller(Role::Technician, Some(1_000))),
             Err(AccessRefused::SessionsRevoked)
         );
         // A later sign-in that still carries the old role (groups not updated yet): refused.
         assert_eq!(
-            a2.admits(&caller(Role::Admin, Some(1_001))),
+            a2.admits(caller(Role::Admin, Some(1_001))),
             Err(AccessRefused::RoleChanged)
         );
-        assert_eq!(a2.admits(&caller(Role::Technician, Some(1_001))), Ok(()));
+        assert_eq!(a2.admits(caller(Role::Technician, Some(1_001))), Ok(()));
         // No sign-in time: cannot show it is newer.
         assert_eq!(
-            a2.admits(&caller(Role::Technician, None)),
+            a2.admits(caller(Role::Technician, None)),
             Err(AccessRefused::SessionsRevoked)
         );
     }
@@ -391,22 +400,22 @@ mod tests {
         let (p2, a2) = UserChange::Disable.apply(&p, None, at);
         assert_eq!((p2.status, a2.version), (UserStatus::Disabled, 1));
         assert_eq!(
-            a2.admits(&caller(Role::Dispatcher, Some(5_000))),
+            a2.admits(caller(Role::Dispatcher, Some(5_000))),
             Err(AccessRefused::Disabled)
         );
         let later = OffsetDateTime::from_unix_timestamp(2_000).expect("time");
         let (p3, a3) = UserChange::Enable.apply(&p2, Some(&a2), later);
         assert_eq!((p3.status, a3.version), (UserStatus::Active, 2));
         assert_eq!(
-            a3.admits(&caller(Role::Dispatcher, Some(900))),
+            a3.admits(caller(Role::Dispatcher, Some(900))),
             Err(AccessRefused::SessionsRevoked)
         );
-        assert_eq!(a3.admits(&caller(Role::Dispatcher, Some(1_500))), Ok(()));
+        assert_eq!(a3.admits(caller(Role::Dispatcher, Some(1_500))), Ok(()));
     }
 
     #[test]
     fn users_without_an_access_record_keep_their_tokens_role() {
-        assert_eq!(admit(None, &caller(Role::Owner, None)), Ok(()));
+        assert_eq!(admit(None, caller(Role::Owner, None)), Ok(()));
     }
 
     #[test]

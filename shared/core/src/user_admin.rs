@@ -464,7 +464,7 @@ mod tests {
             signed_in_at: Some(rig.meta.received_at.unix_timestamp() - 60),
         };
         assert_eq!(
-            admit(Some(&access), &old_token),
+            admit(Some(&access), crate::user::admission(&old_token)),
             Err(AccessRefused::SessionsRevoked)
         );
         // Repeating the request completes it.
