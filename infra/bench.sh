@@ -19,16 +19,25 @@ source "$(dirname "${BASH_SOURCE[0]}")/local/lib.sh"
 root="$(fv_root)"
 cd "${root}"
 
+# The benchmarked actions' functions, plus a few for size and cold start: the largest (user
+# management links Cognito's SDK; the payment functions the provider's HTTPS client).
 functions=(fv-get-me fv-list-users fv-intake fv-create-customer fv-get-customer
-  fv-list-customers fv-update-customer fv-list-audit fv-get-openapi)
+  fv-list-customers fv-get-timeline fv-update-customer fv-list-audit fv-get-openapi
+  fv-issue-invoice fv-payment-webhook fv-invite-user)
 pkg_args=()
 for f in "${functions[@]}"; do pkg_args+=(-p "${f}"); done
+# The bench reports sizes and cold starts of exactly these.
+FV_BENCH_FUNCTIONS="${functions[*]}"
+export FV_BENCH_FUNCTIONS
 
 fv_install
 started=${SECONDS}
 # Two invocations: cargo unifies features across the packages of one build, and the bench's
 # dependencies (reqwest, hyper server, the gateway) must not leak into the function binaries
 # whose size and start-up we measure (infra/build.sh builds them on their own too).
+# The same flags infra/build.sh builds the deployable binaries with.
+RUSTFLAGS="$(fv_release_rustflags)"
+export RUSTFLAGS
 echo "== cargo build --release -p fieldvault-bench"
 cargo build --release --locked -p fieldvault-bench
 echo "== cargo build --release: ${functions[*]}"

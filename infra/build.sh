@@ -163,6 +163,8 @@ fi
 pkg_args=()
 for p in "${packages[@]}"; do pkg_args+=(--package "${p}"); done
 
+RUSTFLAGS="$(fv_release_rustflags)"
+export RUSTFLAGS
 echo "== cargo lambda build ${arch_flag} --release: ${#packages[@]} functions: ${packages[*]}"
 started=${SECONDS}
 cargo-lambda lambda build --release --locked "${arch_flag}" "${pkg_args[@]}"

@@ -2,9 +2,8 @@
 //!
 //! Each run spawns the binary with the environment Lambda would give it and
 //! `AWS_LAMBDA_RUNTIME_API` pointing here; init = first `GET .../invocation/next` minus the
-//! moment before spawn. Optionally the first `next` is answered with an API Gateway event, and
-//! the first invocation lasts until the function posts its response. Then the process is
-//! killed (by its own handle).
+//! moment before spawn. The poll is held (no event), and the process is killed by its own
+//! handle.
 use std::convert::Infallible;
 use std::path::Path;
 use std::process::Stdio;
@@ -15,7 +14,6 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::stats::median_ms;
 use crate::Res;
@@ -24,10 +22,7 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Default)]
 struct RuntimeState {
-    event: Option<String>,
-    nexts: Mutex<u32>,
     first_next: Mutex<Option<Instant>>,
-    response: Mutex<Option<(Instant, Bytes)>>,
     error: Mutex<Option<String>>,
 }
 
@@ -44,48 +39,12 @@ async fn runtime_api(
         r
     };
     if path == "/2018-06-01/runtime/invocation/next" {
-        let n = {
-            let mut n = state.nexts.lock().unwrap_or_else(|e| e.into_inner());
-            *n += 1;
-            *n
-        };
-        if n == 1 {
-            *state.first_next.lock().unwrap_or_else(|e| e.into_inner()) = Some(at);
-            if let Some(event) = &state.event {
-                let deadline = time::OffsetDateTime::now_utc().unix_timestamp() * 1000 + 10_000;
-                let mut r = reply(200, Bytes::from(event.clone()));
-                let h = r.headers_mut();
-                h.insert(
-                    "lambda-runtime-aws-request-id",
-                    "bench-1"
-                        .parse()
-                        .unwrap_or_else(|_| http::HeaderValue::from_static("x")),
-                );
-                h.insert(
-                    "lambda-runtime-deadline-ms",
-                    deadline
-                        .to_string()
-                        .parse()
-                        .unwrap_or_else(|_| http::HeaderValue::from_static("0")),
-                );
-                h.insert(
-                    "lambda-runtime-invoked-function-arn",
-                    http::HeaderValue::from_static(
-                        "arn:aws:lambda:us-east-1:123456789012:function:bench",
-                    ),
-                );
-                h.insert(
-                    "lambda-runtime-trace-id",
-                    http::HeaderValue::from_static("Root=1-00000000-000000000000000000000000"),
-                );
-                h.insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("application/json"),
-                );
-                return r;
-            }
-        }
-        // Nothing more to invoke: hold the poll (the process is killed meanwhile), bounded.
+        state
+            .first_next
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(at);
+        // Nothing to invoke: hold the poll (the process is killed meanwhile), bounded.
         tokio::time::sleep(RUN_TIMEOUT).await;
         return reply(204, Bytes::new());
     }
@@ -95,37 +54,18 @@ async fn runtime_api(
         .await
         .map(|b| b.to_bytes())
         .unwrap_or_default();
-    if path.ends_with("/response") {
-        *state.response.lock().unwrap_or_else(|e| e.into_inner()) = Some((at, body));
-    } else if path.ends_with("/error") {
+    if path.ends_with("/error") {
         *state.error.lock().unwrap_or_else(|e| e.into_inner()) =
             Some(format!("{path}: {}", String::from_utf8_lossy(&body)));
     }
     reply(202, Bytes::from_static(b"{\"status\":\"OK\"}"))
 }
 
-/// One spawn of a function binary.
-pub struct Run {
-    pub init: Duration,
-    /// From the first `next` to the posted response, when an event was given.
-    pub invoke: Option<Duration>,
-    /// The status code of the response the function returned for the event.
-    pub status: Option<u16>,
-}
-
-pub async fn run_once(
-    binary: &Path,
-    env: &[(String, String)],
-    event: Option<String>,
-    log: &Path,
-) -> Res<Run> {
+/// One spawn of a function binary: its init time.
+pub async fn run_once(binary: &Path, env: &[(String, String)], log: &Path) -> Res<Duration> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
-    let invoking = event.is_some();
-    let state = Arc::new(RuntimeState {
-        event,
-        ..Default::default()
-    });
+    let state = Arc::new(RuntimeState::default());
     let server_state = state.clone();
     let server = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
@@ -162,11 +102,6 @@ pub async fn run_once(
     let deadline = spawned_at + RUN_TIMEOUT;
     let result = loop {
         let next = *state.first_next.lock().unwrap_or_else(|e| e.into_inner());
-        let response = state
-            .response
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
         let error = state
             .error
             .lock()
@@ -175,26 +110,8 @@ pub async fn run_once(
         if let Some(e) = error {
             break Err(format!("{} reported an error: {e}", binary.display()).into());
         }
-        match (next, response) {
-            (Some(n), _) if !invoking => {
-                break Ok(Run {
-                    init: n - spawned_at,
-                    invoke: None,
-                    status: None,
-                })
-            }
-            (Some(n), Some((r, body))) => {
-                let status = serde_json::from_slice::<Value>(&body)
-                    .ok()
-                    .and_then(|v| v["statusCode"].as_u64())
-                    .map(|s| s as u16);
-                break Ok(Run {
-                    init: n - spawned_at,
-                    invoke: Some(r - n),
-                    status,
-                });
-            }
-            _ => {}
+        if let Some(n) = next {
+            break Ok(n - spawned_at);
         }
         if let Some(status) = child.try_wait()? {
             break Err(format!(
@@ -223,25 +140,19 @@ pub async fn run_once(
 #[derive(Debug, Serialize)]
 pub struct ColdStart {
     pub binary: String,
-    /// Init with the environment of AWS (no DynamoDB endpoint override, so no local policy
-    /// guard is built); nothing is invoked.
+    /// Init with the environment of AWS (no DynamoDB endpoint override); nothing is invoked.
+    /// The binaries are the deployable build: without the `local` feature they hold no
+    /// policy guard, so they have no local mode to measure (the local stack serves the
+    /// handlers in-process).
     pub init_aws_ms: Vec<f64>,
     pub init_aws_median_ms: Option<f64>,
-    /// Init in local mode (the policy guard parses the template); with an event when given.
-    pub init_local_ms: Vec<f64>,
-    pub init_local_median_ms: Option<f64>,
-    pub first_invoke_ms: Vec<f64>,
-    pub first_invoke_median_ms: Option<f64>,
-    pub first_invoke_status: Vec<u16>,
     pub error: Option<String>,
 }
 
-/// `runs` spawns in each mode; `event` (if any) is answered on the local-mode runs.
+/// `runs` spawns with the environment of AWS.
 pub async fn measure(
     binary: &Path,
-    env_local: &[(String, String)],
     env_aws: &[(String, String)],
-    event: Option<&dyn Fn() -> String>,
     runs: usize,
     log: &Path,
 ) -> ColdStart {
@@ -253,45 +164,19 @@ pub async fn measure(
         binary: name,
         init_aws_ms: Vec::new(),
         init_aws_median_ms: None,
-        init_local_ms: Vec::new(),
-        init_local_median_ms: None,
-        first_invoke_ms: Vec::new(),
-        first_invoke_median_ms: None,
-        first_invoke_status: Vec::new(),
         error: None,
     };
-    let (mut aws, mut local, mut invoke) = (Vec::new(), Vec::new(), Vec::new());
+    let mut aws = Vec::new();
     for _ in 0..runs {
-        // Alternate the modes so that page-cache and CPU effects hit both alike.
-        match run_once(binary, env_aws, None, log).await {
-            Ok(r) => aws.push(r.init),
-            Err(e) => {
-                out.error = Some(e.to_string());
-                break;
-            }
-        }
-        match run_once(binary, env_local, event.map(|f| f()), log).await {
-            Ok(r) => {
-                local.push(r.init);
-                if let Some(d) = r.invoke {
-                    invoke.push(d);
-                }
-                if let Some(s) = r.status {
-                    out.first_invoke_status.push(s);
-                }
-            }
+        match run_once(binary, env_aws, log).await {
+            Ok(init) => aws.push(init),
             Err(e) => {
                 out.error = Some(e.to_string());
                 break;
             }
         }
     }
-    let to_ms = |v: &[Duration]| v.iter().map(|d| d.as_secs_f64() * 1e3).collect::<Vec<_>>();
-    out.init_aws_ms = to_ms(&aws);
+    out.init_aws_ms = aws.iter().map(|d| d.as_secs_f64() * 1e3).collect();
     out.init_aws_median_ms = median_ms(&aws);
-    out.init_local_ms = to_ms(&local);
-    out.init_local_median_ms = median_ms(&local);
-    out.first_invoke_ms = to_ms(&invoke);
-    out.first_invoke_median_ms = median_ms(&invoke);
     out
 }

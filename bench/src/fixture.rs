@@ -43,18 +43,27 @@ pub enum Case {
     Create,
     Get,
     List,
+    /// `GET /customers/{id}/timeline` of a seeded customer.
+    Timeline,
 }
 
 impl Case {
-    pub const ALL: [Case; 5] = [
+    pub const ALL: [Case; 6] = [
         Case::Intake,
         Case::IntakeKnown,
         Case::Create,
         Case::Get,
         Case::List,
+        Case::Timeline,
     ];
-    /// The actions the throughput phase runs (issue 5's four main actions).
-    pub const MAIN: [Case; 4] = [Case::Intake, Case::Create, Case::Get, Case::List];
+    /// The actions the throughput phase runs.
+    pub const MAIN: [Case; 5] = [
+        Case::Intake,
+        Case::Create,
+        Case::Get,
+        Case::List,
+        Case::Timeline,
+    ];
 
     pub fn key(self) -> &'static str {
         match self {
@@ -63,6 +72,7 @@ impl Case {
             Case::Create => "create_customer",
             Case::Get => "get_customer",
             Case::List => "list_customers",
+            Case::Timeline => "customer_timeline",
         }
     }
     pub fn label(self) -> &'static str {
@@ -72,6 +82,7 @@ impl Case {
             Case::Create => "create customer",
             Case::Get => "get customer",
             Case::List => "list customers",
+            Case::Timeline => "customer timeline",
         }
     }
     pub fn route(self) -> &'static str {
@@ -80,6 +91,7 @@ impl Case {
             Case::Create => "POST /customers",
             Case::Get => "GET /customers/{id}",
             Case::List => "GET /customers?limit=25",
+            Case::Timeline => "GET /customers/{id}/timeline",
         }
     }
     /// The template function (the local gateway's registry key).
@@ -89,20 +101,13 @@ impl Case {
             Case::Create => "CreateCustomerFunction",
             Case::Get => "GetCustomerFunction",
             Case::List => "ListCustomersFunction",
-        }
-    }
-    pub fn binary(self) -> &'static str {
-        match self {
-            Case::Intake | Case::IntakeKnown => "fv-intake",
-            Case::Create => "fv-create-customer",
-            Case::Get => "fv-get-customer",
-            Case::List => "fv-list-customers",
+            Case::Timeline => "GetTimelineFunction",
         }
     }
     pub fn expected_status(self) -> u16 {
         match self {
             Case::Intake | Case::IntakeKnown | Case::Create => 201,
-            Case::Get | Case::List => 200,
+            Case::Get | Case::List | Case::Timeline => 200,
         }
     }
 }
@@ -378,6 +383,14 @@ impl Fixture {
                 path: "/customers".into(),
                 query: Some(("limit", "25".into())),
                 param: None,
+                body: None,
+            },
+            Case::Timeline => Spec {
+                method: "GET",
+                route: "/customers/{id}/timeline",
+                path: format!("/customers/{}/timeline", seeded.id),
+                query: None,
+                param: Some(("id", seeded.id.clone())),
                 body: None,
             },
         }

@@ -139,7 +139,12 @@ async fn run(o: Options) -> Res<()> {
         .lambda_dir
         .clone()
         .unwrap_or_else(|| o.target_dir.join("lambda"));
-    let sizes = report::sizes(&o.target_dir, &lambda_dir);
+    let functions: Vec<String> = std::env::var("FV_BENCH_FUNCTIONS")
+        .map_err(|_| "FV_BENCH_FUNCTIONS (the binaries infra/bench.sh built) is not set")?
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let sizes = report::sizes(&o.target_dir, &lambda_dir, &functions);
     let mut cold_starts = Vec::new();
     if !o.skip_cold {
         let logs = o.out.join("cold-start-logs");
@@ -181,19 +186,9 @@ async fn run(o: Options) -> Res<()> {
                 .filter(|(k, _)| k != "AWS_ENDPOINT_URL_DYNAMODB")
                 .cloned()
                 .collect();
-            let case = Case::MAIN.iter().find(|c| c.binary() == z.binary).copied();
-            let next = std::sync::atomic::AtomicUsize::new(0);
-            let event = move || {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                case.map(|c| fx.event(&fx.spec(c, i), fx.owner()).to_string())
-                    .unwrap_or_default()
-            };
-            let event_ref: Option<&dyn Fn() -> String> = case.map(|_| &event as _);
             let log = logs.join(format!("{}.log", z.binary));
             let _ = std::fs::remove_file(&log);
-            cold_starts.push(
-                coldstart::measure(&z.path, &env, &env_aws, event_ref, o.cold_runs, &log).await,
-            );
+            cold_starts.push(coldstart::measure(&z.path, &env_aws, o.cold_runs, &log).await);
         }
     }
 

@@ -25,21 +25,10 @@ pub const DYNAMODB_PER_MILLION_RRU: f64 = 0.125;
 pub const LAMBDA_MEMORY_MB: f64 = 256.0;
 
 pub const TARGET_RATIO_P50: f64 = 1.3;
-pub const TARGET_SIZE_BYTES: u64 = 10 * 1024 * 1024;
+pub const TARGET_SIZE_BYTES: u64 = 10_000_000;
 pub const TARGET_COLD_START_MS: f64 = 30.0;
 
 /// The function binaries (one per template function).
-pub const FUNCTIONS: [&str; 9] = [
-    "fv-get-me",
-    "fv-list-users",
-    "fv-intake",
-    "fv-create-customer",
-    "fv-get-customer",
-    "fv-list-customers",
-    "fv-update-customer",
-    "fv-list-audit",
-    "fv-get-openapi",
-];
 
 #[derive(Debug, Serialize)]
 pub struct Cost {
@@ -116,8 +105,9 @@ fn has_symtab(path: &Path) -> Option<bool> {
     Some((0..shnum).any(|i| u32_at(shoff + i * shentsize + 4) == Some(2)))
 }
 
-pub fn sizes(target_dir: &Path, lambda_dir: &Path) -> Vec<Size> {
-    FUNCTIONS
+/// `functions`: the binaries infra/bench.sh built (its list, passed as `FV_BENCH_FUNCTIONS`).
+pub fn sizes(target_dir: &Path, lambda_dir: &Path, functions: &[String]) -> Vec<Size> {
+    functions
         .iter()
         .map(|b| {
             let path = target_dir.join("release").join(b);
@@ -232,8 +222,9 @@ fn calls(m: &BTreeMap<String, f64>) -> String {
         .join(", ")
 }
 
+/// Decimal megabytes, the stricter reading of the 10 MB target.
 fn mb(bytes: u64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1024.0 / 1024.0)
+    format!("{:.2} MB", bytes as f64 / 1e6)
 }
 
 fn opt_ms(v: Option<f64>) -> String {
@@ -439,9 +430,9 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(s, "## Function binaries: size and cold start\n");
     let _ = writeln!(
         s,
-        "| function | release binary (target < 10 MB) | stripped | cargo-lambda bootstrap | init median ms, AWS env (target < {TARGET_COLD_START_MS:.0}) | init median ms, local (guard) | first invocation median ms |"
+        "| function | release binary (target < 10 MB) | stripped | cargo-lambda bootstrap | init median ms, AWS env (target < {TARGET_COLD_START_MS:.0}) |"
     );
-    let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---:|");
+    let _ = writeln!(s, "|---|---:|---|---:|---:|");
     for z in &r.sizes {
         let cold = r.cold_starts.iter().find(|c| c.binary == z.binary);
         let size = z
@@ -457,26 +448,22 @@ pub fn markdown(r: &Results) -> String {
             .lambda_bootstrap_bytes
             .map(|b| format!("{} {}", mb(b), flag(b < TARGET_SIZE_BYTES)))
             .unwrap_or_else(|| "not built".into());
-        let (aws, local, invoke) = match cold {
-            Some(c) if c.error.is_none() => (
-                format!(
-                    "{} {}",
-                    opt_ms(c.init_aws_median_ms),
-                    flag(
-                        c.init_aws_median_ms
-                            .is_some_and(|v| v < TARGET_COLD_START_MS)
-                    )
-                ),
-                opt_ms(c.init_local_median_ms),
-                opt_ms(c.first_invoke_median_ms),
+        let aws = match cold {
+            Some(c) if c.error.is_none() => format!(
+                "{} {}",
+                opt_ms(c.init_aws_median_ms),
+                flag(
+                    c.init_aws_median_ms
+                        .is_some_and(|v| v < TARGET_COLD_START_MS)
+                )
             ),
-            Some(_) => ("error".into(), "error".into(), "error".into()),
-            None => ("–".into(), "–".into(), "–".into()),
+            Some(_) => "error".into(),
+            None => "–".into(),
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            z.binary, size, stripped, lambda, aws, local, invoke
+            "| {} | {} | {} | {} | {} |",
+            z.binary, size, stripped, lambda, aws
         );
     }
     for c in r.cold_starts.iter().filter(|c| c.error.is_some()) {
@@ -490,10 +477,10 @@ pub fn markdown(r: &Results) -> String {
     let _ = writeln!(
         s,
         "\nInit = spawn → first `GET /runtime/invocation/next` on a local Runtime API \
-         (median of {} runs each; page cache warm). \"AWS env\": no DynamoDB endpoint override, so \
-         no local policy guard is built. First invocation (local mode): first `next` → posted \
-         response, including STS AssumeRole (moto), the sign-in check and the handler's DynamoDB \
-         calls.\n",
+         (median of {} runs each; page cache warm), with the environment of AWS (no DynamoDB \
+         endpoint override). The binaries are the deployable build, without the `local` \
+         feature: they contain no local policy guard (the local stack serves the handlers \
+         in-process, built with it).\n",
         r.config.cold_runs
     );
 

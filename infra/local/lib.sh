@@ -51,6 +51,14 @@ fv_root() { printf '%s\n' "${FV_ROOT}"; }
 fv_ddb_dir() { printf '%s\n' "${FV_ROOT}/.local/ddb"; }
 fv_venv_dir() { printf '%s\n' "${FV_ROOT}/.local/venv"; }
 
+# RUSTFLAGS for release builds of the function binaries (infra/build.sh and infra/bench.sh,
+# which measures the same binaries). The release profile aborts on panic, so nothing ever
+# unwinds: without unwind tables (.eh_frame) each binary is about a tenth smaller. Only for
+# release: the test harness needs unwinding (panic = "unwind" requires the tables).
+fv_release_rustflags() {
+  printf '%s\n' "${RUSTFLAGS:+${RUSTFLAGS} }-C force-unwind-tables=no"
+}
+
 fv__require() {
   local cmd missing=()
   for cmd in "$@"; do

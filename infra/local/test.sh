@@ -23,6 +23,13 @@ cargo build --workspace --all-targets --locked
 step "clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# The deployable configuration: fieldvault-aws without the `local` feature (no policy guard),
+# as infra/build.sh builds the functions. A workspace build unifies the feature on, so this
+# build is separate: lints, and the test that such a build refuses local endpoints.
+step "deployable build (fieldvault-aws without the local feature)"
+cargo clippy -p fieldvault-aws --all-targets --locked -- -D warnings
+cargo test -p fieldvault-aws --lib --locked
+
 step "local stack"
 state="$(mktemp -d "${TMPDIR:-/tmp}/fieldvault-test.XXXXXX")"
 trap 'fv_stack_stop; rm -rf "$state"' EXIT

@@ -14,6 +14,7 @@ use fieldvault_core::ids::{IdSource, SystemIds, TenantId, UserId};
 use fieldvault_core::problem::{parse_json, ApiError, PROBLEM_CONTENT_TYPE, SECURITY_HEADERS};
 use fieldvault_core::request::{AccessGate, Ctx, RequestMeta};
 use fieldvault_core::store::TenantStore;
+#[cfg(feature = "local")]
 use fieldvault_core::template::Template;
 use fieldvault_core::user::admission;
 use fieldvault_core::user_admin::read_access;
@@ -24,7 +25,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::dynamo::DynamoStore;
-use crate::guard::{LocalNames, PolicyGuard};
+use crate::guard::PolicyGuard;
 use crate::onboarding::CognitoDirectory;
 use crate::payments::SandboxProvider;
 use crate::session::{SessionFactory, TenantSession};
@@ -48,7 +49,10 @@ pub struct App {
 impl App {
     pub async fn from_env() -> Result<App, BoxError> {
         let settings = Settings::from_env()?;
+        #[cfg(feature = "local")]
         let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        #[cfg(not(feature = "local"))]
+        let base = lambda_sdk_config()?;
         App::new(base, settings)
     }
 
@@ -375,12 +379,34 @@ impl App {
     }
 }
 
+/// The SDK configuration a deployed function gets from Lambda's environment: its region and
+/// its execution role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+/// `AWS_SESSION_TOKEN`), which is all Lambda provides. Not `aws_config`'s default chain
+/// (profiles, SSO, IMDS, container and web-identity credentials, endpoint overrides), none of
+/// which a function uses: leaving it out keeps its code out of every binary. The SDK's own
+/// defaults (HTTPS client, retries, timeouts) apply as before.
+#[cfg(not(feature = "local"))]
+fn lambda_sdk_config() -> Result<SdkConfig, BoxError> {
+    let region = std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .map_err(|_| "AWS_REGION is not set")?;
+    let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    Ok(SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .build())
+}
+
 /// In local mode, the policy guard every tenant session's clients go through.
+#[cfg(feature = "local")]
 pub fn local_guard(settings: &Settings) -> Result<Option<Arc<PolicyGuard>>, BoxError> {
     if !settings.local {
         return Ok(None);
     }
-    let names = LocalNames {
+    let names = crate::guard::LocalNames {
         region: settings.region.clone(),
         stack_name: settings.stack_name.clone(),
         kms_key_id: settings.kms_key_id.clone(),
@@ -389,6 +415,20 @@ pub fn local_guard(settings: &Settings) -> Result<Option<Arc<PolicyGuard>>, BoxE
         &Template::embedded()?,
         &names,
     )?)))
+}
+
+/// A build without the `local` feature (the deployable one) has no guard: pointed at local
+/// emulators, which evaluate no IAM, it refuses to start rather than run unguarded.
+#[cfg(not(feature = "local"))]
+pub fn local_guard(settings: &Settings) -> Result<Option<Arc<PolicyGuard>>, BoxError> {
+    if settings.local {
+        return Err(
+            "local endpoints are configured, but this build has no local policy guard \
+                    (build with the `local` feature of fieldvault-aws)"
+                .into(),
+        );
+    }
+    Ok(None)
 }
 
 /// One authenticated request.
@@ -530,15 +570,31 @@ pub fn with_headers(status: u16, content_type: &str, body: String) -> Response<B
     })
 }
 
-/// Set up JSON logs once per process.
+/// Set up JSON logs once per process. The level comes from `RUST_LOG` (`info`,
+/// `fieldvault_aws=debug,info`), else from Lambda's `AWS_LAMBDA_LOG_LEVEL`, else `info`.
+/// A target filter, not `EnvFilter`: no regular-expression engine in every binary.
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(filter)
-        .with_current_span(false)
-        .without_time()
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = ["RUST_LOG", "AWS_LAMBDA_LOG_LEVEL"]
+        .iter()
+        .find_map(|var| {
+            std::env::var(var)
+                .ok()?
+                .to_lowercase()
+                .parse::<Targets>()
+                .ok()
+        })
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::INFO));
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .json()
+                .with_current_span(false)
+                .without_time(),
+        )
+        .with(filter)
         .try_init();
 }
 
@@ -611,4 +667,70 @@ macro_rules! handler {
             app.run(&req, $idempotent, async |$cx, $ex| $call).await
         }
     };
+}
+
+/// Only in the deployable build (`cargo test -p fieldvault-aws --lib`, which leaves the
+/// `local` feature off; infra/local/test.sh runs it).
+#[cfg(all(test, not(feature = "local")))]
+mod deployable_tests {
+    use super::*;
+
+    fn settings(local: bool) -> Settings {
+        Settings {
+            data_table: "data".into(),
+            audit_table: "audit".into(),
+            tenant_role_arn: "arn:aws:iam::123456789012:role/tenant".into(),
+            cursor_key: fieldvault_core::cursor::CursorKey::new(&[7; 32])
+                .unwrap_or_else(|| panic!("cursor key")),
+            region: "us-east-1".into(),
+            local,
+            stack_name: "fieldvault".into(),
+            kms_key_id: String::new(),
+            user_pool_id: None,
+            payments: None,
+            public_url: None,
+            link_ttls: fieldvault_core::link::LinkTtls::default(),
+            evidence_bucket: None,
+            kms_key_arn: String::new(),
+            telephony_webhook_secrets: Vec::new(),
+        }
+    }
+
+    /// Lambda's environment is all a deployed function reads: region and the execution role's
+    /// credentials.
+    #[tokio::test]
+    async fn the_deployed_configuration_comes_from_lambdas_environment() {
+        use aws_credential_types::provider::ProvideCredentials;
+        std::env::set_var("AWS_REGION", "eu-west-2");
+        std::env::set_var("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "secret");
+        std::env::set_var("AWS_SESSION_TOKEN", "session");
+        let config = lambda_sdk_config().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.region().map(|r| r.as_ref()), Some("eu-west-2"));
+        let provider = config
+            .credentials_provider()
+            .unwrap_or_else(|| panic!("a credentials provider"));
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(credentials.access_key_id(), "AKIDEXAMPLE");
+        assert_eq!(credentials.session_token(), Some("session"));
+        assert!(
+            config.endpoint_url().is_none(),
+            "no endpoint override is read"
+        );
+    }
+
+    #[test]
+    fn a_build_without_the_guard_refuses_to_run_against_local_endpoints() {
+        let refused = local_guard(&settings(true));
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("no local policy guard")),
+            "a deployable build pointed at emulators must not run unguarded"
+        );
+        assert!(matches!(local_guard(&settings(false)), Ok(None)));
+    }
 }

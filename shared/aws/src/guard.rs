@@ -3,7 +3,9 @@
 //! evaluates the tenant role's policy from `template.yaml` (with the session's tags) exactly
 //! as IAM would, and answers `AccessDeniedException` itself when IAM would refuse.
 //! It sits at the HTTP layer, below every SDK call, so handler code cannot go around it.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+#[cfg(feature = "local")]
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use aws_smithy_runtime_api::client::http::{
@@ -14,11 +16,14 @@ use aws_smithy_runtime_api::client::orchestrator::{HttpRequest, HttpResponse};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
+#[cfg(feature = "local")]
 use fieldvault_core::iam::{
     dynamodb_requests, kms_requests, s3_requests, AuthzRequest, Decision, PolicyDocument,
     ResourceNames,
 };
+#[cfg(feature = "local")]
 use fieldvault_core::template::{Bindings, Template, TemplateError};
+#[cfg(feature = "local")]
 use serde_json::Value;
 
 /// The account moto reports; local ARNs use it so policy resources and requests agree.
@@ -32,7 +37,10 @@ pub enum Service {
 }
 
 /// The tenant role's policy, resolved for the local stack, plus what is needed to read
-/// requests (table key schemas, ARN parts).
+/// requests (table key schemas, ARN parts). Only in builds with the `local` feature (the
+/// local stack and the tests): deployed functions leave policy evaluation to IAM and carry
+/// none of this code (nor the template and its YAML parser).
+#[cfg(feature = "local")]
 #[derive(Debug)]
 pub struct PolicyGuard {
     policy: PolicyDocument,
@@ -45,6 +53,24 @@ pub struct PolicyGuard {
     data_key_arn: String,
 }
 
+/// Without the `local` feature there is no guard: no value of this type can exist, so the
+/// code that would consult one is unreachable and the linker drops it.
+#[cfg(not(feature = "local"))]
+#[derive(Debug)]
+pub enum PolicyGuard {}
+
+#[cfg(not(feature = "local"))]
+impl PolicyGuard {
+    pub fn decide(
+        &self,
+        _service: Service,
+        _request: &HttpRequest,
+        _tags: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        match *self {}
+    }
+}
+
 /// Names the local stack gave the template's resources.
 #[derive(Debug, Clone)]
 pub struct LocalNames {
@@ -53,6 +79,7 @@ pub struct LocalNames {
     pub kms_key_id: String,
 }
 
+#[cfg(feature = "local")]
 impl LocalNames {
     /// Bindings for resolving the template against the local stack.
     pub fn bindings(&self, template: &Template) -> Bindings {
@@ -95,6 +122,7 @@ pub fn local_bucket_name(stack_name: &str, logical_id: &str) -> String {
 }
 
 /// A table's name as the template defines it.
+#[cfg(feature = "local")]
 pub fn table_name(
     template: &Template,
     logical_id: &str,
@@ -107,6 +135,7 @@ pub fn table_name(
     }
 }
 
+#[cfg(feature = "local")]
 impl PolicyGuard {
     pub fn from_template(
         template: &Template,
