@@ -6,13 +6,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnConsumedCapacity, TransactWriteItem};
-use fieldvault_aws::dynamo::DynamoStore;
+use fieldvault_aws::dynamo::{item_from_attrs, DynamoStore};
 use fieldvault_core::actions::Action;
 use fieldvault_core::audit::{diff, AuditRecord, Outcome};
 use fieldvault_core::caller::Caller;
 use fieldvault_core::customer::{Customer, CustomerKind, NewCustomer, ServiceLocationInput};
-use fieldvault_core::ids::{AuditId, CustomerId, LeadId, SystemIds};
+use fieldvault_core::ids::{AuditId, CustomerId, InvoiceId, LeadId, SystemIds};
 use fieldvault_core::intake::{Intake, IntakeInput, Lead, LeadStatus};
+use fieldvault_core::invoice::{counter_write, Invoice};
 use fieldvault_core::keys::{self, Key};
 use fieldvault_core::request::AccessGate;
 use fieldvault_core::store::{Condition, Item, Write};
@@ -39,6 +40,8 @@ pub enum BareOp {
     Transact(Vec<TransactWriteItem>),
     /// Calls the handler issues at the same time (a read and the caller's access record).
     Together(Vec<BareOp>),
+    /// Two reads, then the transaction they decide (issuing an invoice).
+    Issue(Box<IssueOp>),
 }
 
 /// Calls by operation and consumed capacity, split by side.
@@ -121,15 +124,16 @@ fn access_check(fx: &Fixture) -> Res<TransactWriteItem> {
 }
 
 /// The audit record `Ctx::record` builds for a successful action by the owner.
-fn audit_item(
+fn audit_record(
     fx: &Fixture,
     action: Action,
     resource: &str,
+    before: Option<&Value>,
     after: Option<&Value>,
     now: OffsetDateTime,
-) -> Res<TransactWriteItem> {
+) -> AuditRecord {
     let owner = fx.owner();
-    let record = AuditRecord {
+    AuditRecord {
         id: AuditId::new(ulid::Ulid::new()),
         tenant_id: fx.tenant.to_string(),
         at: now,
@@ -148,12 +152,85 @@ fn audit_item(
         user_agent: USER_AGENT.into(),
         outcome: Outcome::Success,
         reason: None,
-        changes: diff(None, after),
-    };
-    let put = store(fx)
-        .audit_put(&record)
+        changes: diff(before, after),
+    }
+}
+
+fn audit_put(store: &DynamoStore, record: &AuditRecord) -> Res<TransactWriteItem> {
+    let put = store
+        .audit_put(record)
         .map_err(|e| format!("audit item: {e}"))?;
     Ok(TransactWriteItem::builder().put(put).build())
+}
+
+fn audit_item(
+    fx: &Fixture,
+    action: Action,
+    resource: &str,
+    after: Option<&Value>,
+    now: OffsetDateTime,
+) -> Res<TransactWriteItem> {
+    audit_put(
+        &store(fx),
+        &audit_record(fx, action, resource, None, after, now),
+    )
+}
+
+/// Issuing an invoice, as `invoice::store::try_issue` does it: read the draft and the
+/// tenant's invoice counter, then one transaction (counter, invoice, ledger entry, tasks,
+/// access check, audit). The transaction depends on what the reads return, so it is built
+/// between them and the write (about as much work as the handler does there).
+pub struct IssueOp {
+    table: String,
+    invoice: Key,
+    counter: Key,
+    store: DynamoStore,
+    check: Write,
+    /// Everything but the resource and the changes, which the draft decides.
+    audit: AuditRecord,
+    now: OffsetDateTime,
+}
+
+impl IssueOp {
+    fn transaction(
+        self,
+        draft: Option<&HashMap<String, AttributeValue>>,
+        counter: Option<&HashMap<String, AttributeValue>>,
+    ) -> Res<Vec<TransactWriteItem>> {
+        let draft = draft
+            .map(item_from_attrs)
+            .and_then(|i| Invoice::from_item(&i))
+            .ok_or("issue: the draft is not there")?;
+        let stored_next = counter
+            .map(item_from_attrs)
+            .and_then(|c| c.get("version").and_then(Value::as_u64));
+        let (number, counter) = counter_write(&draft.tenant_id, stored_next);
+        let issued = draft
+            .issue(number, self.now)
+            .map_err(|e| format!("issue: {e}"))?;
+        let b = serde_json::to_value(&draft)?;
+        let a = serde_json::to_value(&issued)?;
+        let mut writes = vec![
+            counter,
+            issued.write(Some(draft.version)),
+            fieldvault_core::ledger::entries::invoice_issued(&issued).write(&issued.tenant_id),
+        ];
+        writes.extend(fieldvault_core::task::for_invoice(Some(&draft), &issued));
+        writes.push(self.check);
+        let mut items = writes
+            .iter()
+            .map(|w| {
+                self.store
+                    .transact_item(w)
+                    .map_err(|e| format!("transact item: {e}").into())
+            })
+            .collect::<Res<Vec<_>>>()?;
+        let mut record = self.audit;
+        record.resource = format!("invoice/{}", issued.id);
+        record.changes = diff(Some(&b), Some(&a));
+        items.push(audit_put(&self.store, &record)?);
+        Ok(items)
+    }
 }
 
 fn get(fx: &Fixture, key: &Key) -> BareOp {
@@ -176,6 +253,19 @@ pub fn plan(fx: &Fixture, case: Case, spec: &Spec) -> Res<Vec<BareOp>> {
                 get(fx, &keys::customer(t, &id)),
                 get(fx, owner_gate(fx)?.key()),
             ])])
+        }
+        Case::IssueInvoice => {
+            let (_, id) = spec.param.as_ref().ok_or("issue: no id")?;
+            let id = InvoiceId::parse(id).map_err(|e| format!("issue: {e}"))?;
+            Ok(vec![BareOp::Issue(Box::new(IssueOp {
+                table: fx.stack.data_table.clone(),
+                invoice: keys::invoice(t, &id),
+                counter: keys::invoice_counter(t),
+                store: store(fx),
+                check: owner_gate(fx)?.check(),
+                audit: audit_record(fx, Action::IssueInvoice, "", None, None, now),
+                now,
+            }))])
         }
         Case::Timeline => {
             // As `fv_get_timeline::timeline` reads, for an office role: the customer (with
@@ -486,6 +576,36 @@ async fn exec_one(client: &aws_sdk_dynamodb::Client, op: BareOp) -> Res<Units> {
             units.add_targets(out.consumed_capacity());
         }
         BareOp::Transact(items) => {
+            let out = client
+                .transact_write_items()
+                .set_transact_items(Some(items))
+                .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+                .send()
+                .await
+                .map_err(|e| format!("TransactWriteItems: {}", DisplayErrorContext(e)))?;
+            *units.calls.entry("TransactWriteItems".into()).or_default() += 1;
+            units.write += units_of(out.consumed_capacity());
+            units.add_targets(out.consumed_capacity());
+        }
+        BareOp::Issue(op) => {
+            let mut read = async |key: &Key| -> Res<Option<HashMap<String, AttributeValue>>> {
+                let out = client
+                    .get_item()
+                    .table_name(&op.table)
+                    .set_key(Some(key_attrs(key)))
+                    .consistent_read(true)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+                    .send()
+                    .await
+                    .map_err(|e| format!("GetItem: {}", DisplayErrorContext(e)))?;
+                *units.calls.entry("GetItem".into()).or_default() += 1;
+                units.read += units_of(out.consumed_capacity());
+                units.add_targets(out.consumed_capacity());
+                Ok(out.item)
+            };
+            let draft = read(&op.invoice).await?;
+            let counter = read(&op.counter).await?;
+            let items = op.transaction(draft.as_ref(), counter.as_ref())?;
             let out = client
                 .transact_write_items()
                 .set_transact_items(Some(items))

@@ -1,7 +1,7 @@
 //! The benchmark's world: the local stack provisioned and served in this process (app with
 //! DynamoDB call counting, local gateway on a loopback port), one tenant with a user per role,
 //! and the requests each benchmarked action sends.
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,18 +45,22 @@ pub enum Case {
     List,
     /// `GET /customers/{id}/timeline` of a seeded customer.
     Timeline,
+    /// `POST /invoices/{id}/issue` of a seeded draft (a new one per request).
+    IssueInvoice,
 }
 
 impl Case {
-    pub const ALL: [Case; 6] = [
+    pub const ALL: [Case; 7] = [
         Case::Intake,
         Case::IntakeKnown,
         Case::Create,
         Case::Get,
         Case::List,
         Case::Timeline,
+        Case::IssueInvoice,
     ];
-    /// The actions the throughput phase runs.
+    /// The actions the throughput phase runs (not issuing: concurrent issues in one tenant
+    /// queue on its gapless invoice counter by design).
     pub const MAIN: [Case; 5] = [
         Case::Intake,
         Case::Create,
@@ -73,6 +77,7 @@ impl Case {
             Case::Get => "get_customer",
             Case::List => "list_customers",
             Case::Timeline => "customer_timeline",
+            Case::IssueInvoice => "issue_invoice",
         }
     }
     pub fn label(self) -> &'static str {
@@ -83,6 +88,7 @@ impl Case {
             Case::Get => "get customer",
             Case::List => "list customers",
             Case::Timeline => "customer timeline",
+            Case::IssueInvoice => "issue invoice",
         }
     }
     pub fn route(self) -> &'static str {
@@ -92,6 +98,7 @@ impl Case {
             Case::Get => "GET /customers/{id}",
             Case::List => "GET /customers?limit=25",
             Case::Timeline => "GET /customers/{id}/timeline",
+            Case::IssueInvoice => "POST /invoices/{id}/issue",
         }
     }
     /// The template function (the local gateway's registry key).
@@ -102,12 +109,13 @@ impl Case {
             Case::Get => "GetCustomerFunction",
             Case::List => "ListCustomersFunction",
             Case::Timeline => "GetTimelineFunction",
+            Case::IssueInvoice => "IssueInvoiceFunction",
         }
     }
     pub fn expected_status(self) -> u16 {
         match self {
             Case::Intake | Case::IntakeKnown | Case::Create => 201,
-            Case::Get | Case::List | Case::Timeline => 200,
+            Case::Get | Case::List | Case::Timeline | Case::IssueInvoice => 200,
         }
     }
 }
@@ -150,6 +158,9 @@ pub struct Fixture {
     pub tenant: TenantId,
     pub users: Vec<User>,
     pub customers: Vec<Seeded>,
+    /// Draft invoices to issue, one per request (`seed_drafts`), handed out in order.
+    pub drafts: Vec<String>,
+    next_draft: AtomicUsize,
 }
 
 /// Refuse to run against anything but emulators on loopback.
@@ -299,6 +310,8 @@ impl Fixture {
             tenant,
             users,
             customers: Vec::new(),
+            drafts: Vec::new(),
+            next_draft: AtomicUsize::new(0),
         })
     }
 
@@ -338,6 +351,36 @@ impl Fixture {
                 id: id.to_owned(),
                 phone,
             });
+        }
+        Ok(())
+    }
+
+    /// Create `n` draft invoices (one line each) for the seeded customers, through the gateway.
+    pub async fn seed_drafts(&mut self, n: usize) -> Res<()> {
+        for i in 0..n {
+            let customer = &self.customers[i % self.customers.len().max(1)];
+            let spec = Spec {
+                method: "POST",
+                route: "/invoices",
+                path: "/invoices".into(),
+                query: None,
+                param: None,
+                body: Some(json!({
+                    "customer_id": customer.id,
+                    "lines": [{"description": "Tune-up", "quantity": "1", "unit_price_minor": 14900, "tax_rate": "8"}],
+                })),
+            };
+            let (status, body) = self.call(&spec, &self.owner().token).await?;
+            if status != 201 {
+                return Err(format!(
+                    "seeding: POST /invoices answered {status}: {}",
+                    String::from_utf8_lossy(&body)
+                )
+                .into());
+            }
+            let v: Value = serde_json::from_slice(&body)?;
+            let id = v["id"].as_str().ok_or("seeding: draft without id")?;
+            self.drafts.push(id.to_owned());
         }
         Ok(())
     }
@@ -393,6 +436,22 @@ impl Fixture {
                 param: Some(("id", seeded.id.clone())),
                 body: None,
             },
+            Case::IssueInvoice => {
+                let i = self.next_draft.fetch_add(1, Ordering::Relaxed);
+                let id = self
+                    .drafts
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| "none-left".into());
+                Spec {
+                    method: "POST",
+                    route: "/invoices/{id}/issue",
+                    path: format!("/invoices/{id}/issue"),
+                    query: None,
+                    param: Some(("id", id)),
+                    body: None,
+                }
+            }
         }
     }
 

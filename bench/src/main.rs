@@ -104,6 +104,10 @@ async fn run(o: Options) -> Res<()> {
     let sign_in = phases::sign_in(&fx).await?;
     step(started, &format!("seeding {SEEDED} customers"));
     fx.seed(SEEDED).await?;
+    // Every stage of every issue request issues its own draft (warm-up included).
+    let drafts = (o.warmup + o.requests) * 4;
+    step(started, &format!("seeding {drafts} draft invoices"));
+    fx.seed_drafts(drafts).await?;
     let fx: &'static Fixture = Box::leak(Box::new(fx));
 
     step(started, "gateway parts (JWT, event, HTTP floor)");

@@ -135,7 +135,7 @@ pub fn from_attr(a: &AttributeValue) -> Value {
 
 const KEY_ATTRS: [&str; 4] = [keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK];
 
-fn item_from_attrs(attrs: &HashMap<String, AttributeValue>) -> Item {
+pub fn item_from_attrs(attrs: &HashMap<String, AttributeValue>) -> Item {
     attrs
         .iter()
         .filter(|(k, _)| !KEY_ATTRS.contains(&k.as_str()))
