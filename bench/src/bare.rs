@@ -534,18 +534,7 @@ async fn exec_one(client: &aws_sdk_dynamodb::Client, op: BareOp) -> Res<Units> {
     let mut units = Units::default();
     match op {
         BareOp::Get { table, key } => {
-            let out = client
-                .get_item()
-                .table_name(table)
-                .set_key(Some(key))
-                .consistent_read(true)
-                .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
-                .send()
-                .await
-                .map_err(|e| format!("GetItem: {}", DisplayErrorContext(e)))?;
-            *units.calls.entry("GetItem".into()).or_default() += 1;
-            units.read += units_of(out.consumed_capacity());
-            units.add_targets(out.consumed_capacity());
+            get_item(client, table, key, &mut units).await?;
         }
         BareOp::Query {
             table,
@@ -575,49 +564,57 @@ async fn exec_one(client: &aws_sdk_dynamodb::Client, op: BareOp) -> Res<Units> {
             units.read += units_of(out.consumed_capacity());
             units.add_targets(out.consumed_capacity());
         }
-        BareOp::Transact(items) => {
-            let out = client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
-                .send()
-                .await
-                .map_err(|e| format!("TransactWriteItems: {}", DisplayErrorContext(e)))?;
-            *units.calls.entry("TransactWriteItems".into()).or_default() += 1;
-            units.write += units_of(out.consumed_capacity());
-            units.add_targets(out.consumed_capacity());
-        }
+        BareOp::Transact(items) => transact(client, items, &mut units).await?,
         BareOp::Issue(op) => {
-            let mut read = async |key: &Key| -> Res<Option<HashMap<String, AttributeValue>>> {
-                let out = client
-                    .get_item()
-                    .table_name(&op.table)
-                    .set_key(Some(key_attrs(key)))
-                    .consistent_read(true)
-                    .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
-                    .send()
-                    .await
-                    .map_err(|e| format!("GetItem: {}", DisplayErrorContext(e)))?;
-                *units.calls.entry("GetItem".into()).or_default() += 1;
-                units.read += units_of(out.consumed_capacity());
-                units.add_targets(out.consumed_capacity());
-                Ok(out.item)
-            };
-            let draft = read(&op.invoice).await?;
-            let counter = read(&op.counter).await?;
+            let draft =
+                get_item(client, op.table.clone(), key_attrs(&op.invoice), &mut units).await?;
+            let counter =
+                get_item(client, op.table.clone(), key_attrs(&op.counter), &mut units).await?;
             let items = op.transaction(draft.as_ref(), counter.as_ref())?;
-            let out = client
-                .transact_write_items()
-                .set_transact_items(Some(items))
-                .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
-                .send()
-                .await
-                .map_err(|e| format!("TransactWriteItems: {}", DisplayErrorContext(e)))?;
-            *units.calls.entry("TransactWriteItems".into()).or_default() += 1;
-            units.write += units_of(out.consumed_capacity());
-            units.add_targets(out.consumed_capacity());
+            transact(client, items, &mut units).await?;
         }
         BareOp::Together(_) => return Err("calls together do not nest".into()),
     }
     Ok(units)
+}
+
+/// A consistent GetItem, counted into `units`; the item, if any.
+async fn get_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: String,
+    key: HashMap<String, AttributeValue>,
+    units: &mut Units,
+) -> Res<Option<HashMap<String, AttributeValue>>> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+        .send()
+        .await
+        .map_err(|e| format!("GetItem: {}", DisplayErrorContext(e)))?;
+    *units.calls.entry("GetItem".into()).or_default() += 1;
+    units.read += units_of(out.consumed_capacity());
+    units.add_targets(out.consumed_capacity());
+    Ok(out.item)
+}
+
+/// One TransactWriteItems, counted into `units`.
+async fn transact(
+    client: &aws_sdk_dynamodb::Client,
+    items: Vec<TransactWriteItem>,
+    units: &mut Units,
+) -> Res<()> {
+    let out = client
+        .transact_write_items()
+        .set_transact_items(Some(items))
+        .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+        .send()
+        .await
+        .map_err(|e| format!("TransactWriteItems: {}", DisplayErrorContext(e)))?;
+    *units.calls.entry("TransactWriteItems".into()).or_default() += 1;
+    units.write += units_of(out.consumed_capacity());
+    units.add_targets(out.consumed_capacity());
+    Ok(())
 }
