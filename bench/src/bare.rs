@@ -10,17 +10,20 @@ use fieldvault_aws::dynamo::{item_from_attrs, DynamoStore};
 use fieldvault_core::actions::Action;
 use fieldvault_core::audit::{diff, AuditRecord, Outcome};
 use fieldvault_core::caller::Caller;
+use fieldvault_core::caller::Role;
 use fieldvault_core::customer::{Customer, CustomerKind, NewCustomer, ServiceLocationInput};
-use fieldvault_core::ids::{AuditId, CustomerId, InvoiceId, LeadId, SystemIds};
+use fieldvault_core::ids::{AuditId, CustomerId, InvoiceId, LeadId, SystemIds, TenantId};
 use fieldvault_core::intake::{Intake, IntakeInput, Lead, LeadStatus};
 use fieldvault_core::invoice::{counter_write, Invoice};
 use fieldvault_core::keys::{self, Key};
+use fieldvault_core::payment::store::{Delivery, Receipt};
+use fieldvault_core::payment::{ProviderEvent, ProviderPayment, META_INVOICE};
 use fieldvault_core::request::AccessGate;
 use fieldvault_core::store::{Condition, Item, Write};
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::fixture::{Case, Fixture, Spec, USER_AGENT};
+use crate::fixture::{Case, Fixture, Spec, PROVIDER, USER_AGENT};
 use crate::Res;
 
 pub enum BareOp {
@@ -40,8 +43,10 @@ pub enum BareOp {
     Transact(Vec<TransactWriteItem>),
     /// Calls the handler issues at the same time (a read and the caller's access record).
     Together(Vec<BareOp>),
-    /// Two reads, then the transaction they decide (issuing an invoice).
+    /// Two reads at once, then the transaction they decide (issuing an invoice).
     Issue(Box<IssueOp>),
+    /// Two reads at once, then the transaction they decide (a provider's payment event).
+    Receive(Box<ReceiveOp>),
 }
 
 /// Calls by operation and consumed capacity, split by side.
@@ -133,18 +138,33 @@ fn audit_record(
     now: OffsetDateTime,
 ) -> AuditRecord {
     let owner = fx.owner();
+    let name = owner
+        .claims
+        .get("username")
+        .and_then(Value::as_str)
+        .unwrap_or(owner.id.as_str());
+    let mut record = provider_audit_record(fx, action, resource, now);
+    record.actor_user = owner.id.to_string();
+    record.actor_role = owner.role.to_string();
+    record.actor_name = name.to_owned();
+    record.changes = diff(before, after);
+    record
+}
+
+/// The audit record of an action by the payment provider's principal (`App::begin_as_provider`).
+fn provider_audit_record(
+    fx: &Fixture,
+    action: Action,
+    resource: &str,
+    now: OffsetDateTime,
+) -> AuditRecord {
     AuditRecord {
         id: AuditId::new(ulid::Ulid::new()),
         tenant_id: fx.tenant.to_string(),
         at: now,
-        actor_user: owner.id.to_string(),
-        actor_role: owner.role.to_string(),
-        actor_name: owner
-            .claims
-            .get("username")
-            .and_then(Value::as_str)
-            .unwrap_or(owner.id.as_str())
-            .to_owned(),
+        actor_user: format!("provider-{PROVIDER}"),
+        actor_role: Role::PaymentProvider.to_string(),
+        actor_name: format!("payment provider ({PROVIDER})"),
         action: action.audit_name().into(),
         resource: resource.into(),
         request_id: ulid::Ulid::new().to_string(),
@@ -152,7 +172,7 @@ fn audit_record(
         user_agent: USER_AGENT.into(),
         outcome: Outcome::Success,
         reason: None,
-        changes: diff(before, after),
+        changes: diff(None, None),
     }
 }
 
@@ -176,8 +196,8 @@ fn audit_item(
     )
 }
 
-/// Issuing an invoice, as `invoice::store::try_issue` does it: read the draft and the
-/// tenant's invoice counter, then one transaction (counter, invoice, ledger entry, tasks,
+/// Issuing an invoice, as `fv_issue_invoice` does it: read the draft and the tenant's invoice
+/// counter at once, then one transaction (counter, invoice, ledger entry, tasks,
 /// access check, audit). The transaction depends on what the reads return, so it is built
 /// between them and the write (about as much work as the handler does there).
 pub struct IssueOp {
@@ -194,8 +214,8 @@ pub struct IssueOp {
 impl IssueOp {
     fn transaction(
         self,
-        draft: Option<&HashMap<String, AttributeValue>>,
-        counter: Option<&HashMap<String, AttributeValue>>,
+        draft: Option<HashMap<String, AttributeValue>>,
+        counter: Option<HashMap<String, AttributeValue>>,
     ) -> Res<Vec<TransactWriteItem>> {
         let draft = draft
             .map(item_from_attrs)
@@ -228,6 +248,64 @@ impl IssueOp {
         let mut record = self.audit;
         record.resource = format!("invoice/{}", issued.id);
         record.changes = diff(Some(&b), Some(&a));
+        items.push(audit_put(&self.store, &record)?);
+        Ok(items)
+    }
+}
+
+/// A provider's payment event, as `payment::store::receive` records it: read the event's
+/// marker and the invoice at once, then one transaction (event marker, invoice allocation and
+/// tasks, payment, reference marker, ledger entry, audit), built between them by the same
+/// core code (`Receipt::of`).
+pub struct ReceiveOp {
+    table: String,
+    marker: Key,
+    invoice: Key,
+    store: DynamoStore,
+    event_id: String,
+    payment: ProviderPayment,
+    metadata: BTreeMap<String, String>,
+    audit: AuditRecord,
+    now: OffsetDateTime,
+}
+
+impl ReceiveOp {
+    fn transaction(
+        self,
+        invoice: Option<HashMap<String, AttributeValue>>,
+    ) -> Res<Vec<TransactWriteItem>> {
+        let invoice = invoice
+            .map(item_from_attrs)
+            .and_then(|i| Invoice::from_item(&i));
+        let tenant = TenantId::parse(&self.audit.tenant_id).map_err(|e| format!("{e}"))?;
+        let delivery = Delivery {
+            provider: PROVIDER,
+            event_id: &self.event_id,
+            payment: &self.payment,
+            metadata: &self.metadata,
+        };
+        let receipt = Receipt::of(
+            &delivery,
+            invoice.as_ref(),
+            &tenant,
+            &self.audit.actor_user,
+            self.now,
+            &SystemIds,
+        )
+        .map_err(|e| format!("receive: {e}"))?;
+        let after = serde_json::to_value(&receipt.payment)?;
+        let mut items = receipt
+            .writes
+            .iter()
+            .map(|w| {
+                self.store
+                    .transact_item(w)
+                    .map_err(|e| format!("transact item: {e}").into())
+            })
+            .collect::<Res<Vec<_>>>()?;
+        let mut record = self.audit;
+        record.resource = format!("payment/{}", receipt.payment.id);
+        record.changes = diff(None, Some(&after));
         items.push(audit_put(&self.store, &record)?);
         Ok(items)
     }
@@ -267,6 +345,29 @@ pub fn plan(fx: &Fixture, case: Case, spec: &Spec) -> Res<Vec<BareOp>> {
                 now,
             }))])
         }
+        Case::PaymentWebhook => {
+            let body = spec.body.clone().ok_or("webhook: no body")?;
+            let event: ProviderEvent = serde_json::from_value(body)?;
+            let payment = event.data.payment.ok_or("webhook: no payment")?;
+            let invoice = event
+                .data
+                .metadata
+                .get(META_INVOICE)
+                .map(|raw| InvoiceId::parse(raw))
+                .ok_or("webhook: no invoice")?
+                .map_err(|e| format!("webhook: {e}"))?;
+            Ok(vec![BareOp::Receive(Box::new(ReceiveOp {
+                table: fx.stack.data_table.clone(),
+                marker: keys::provider_event(t, PROVIDER, &event.id),
+                invoice: keys::invoice(t, &invoice),
+                store: store(fx),
+                event_id: event.id,
+                payment,
+                metadata: event.data.metadata,
+                audit: provider_audit_record(fx, Action::ReceivePayment, "", now),
+                now,
+            }))])
+        }
         Case::Timeline => {
             // As `fv_get_timeline::timeline` reads, for an office role: the customer (with
             // the access record), then its operations and billing index partitions at once.
@@ -286,8 +387,8 @@ pub fn plan(fx: &Fixture, case: Case, spec: &Spec) -> Res<Vec<BareOp>> {
                     get(fx, owner_gate(fx)?.key()),
                 ]),
                 BareOp::Together(vec![
-                    partition(keys::customer_ops_index(t, &id, "", "").pk),
-                    partition(keys::customer_billing_index(t, &id, "", "").pk),
+                    partition(keys::customer_ops_partition(t, &id)),
+                    partition(keys::customer_billing_partition(t, &id)),
                 ]),
             ])
         }
@@ -566,16 +667,44 @@ async fn exec_one(client: &aws_sdk_dynamodb::Client, op: BareOp) -> Res<Units> {
         }
         BareOp::Transact(items) => transact(client, items, &mut units).await?,
         BareOp::Issue(op) => {
-            let draft =
-                get_item(client, op.table.clone(), key_attrs(&op.invoice), &mut units).await?;
-            let counter =
-                get_item(client, op.table.clone(), key_attrs(&op.counter), &mut units).await?;
-            let items = op.transaction(draft.as_ref(), counter.as_ref())?;
+            let (draft, counter) =
+                get_two(client, &op.table, &op.invoice, &op.counter, &mut units).await?;
+            let items = op.transaction(draft, counter)?;
+            transact(client, items, &mut units).await?;
+        }
+        BareOp::Receive(op) => {
+            let (marker, invoice) =
+                get_two(client, &op.table, &op.marker, &op.invoice, &mut units).await?;
+            if marker.is_some() {
+                return Err("webhook: the event was already recorded".into());
+            }
+            let items = op.transaction(invoice)?;
             transact(client, items, &mut units).await?;
         }
         BareOp::Together(_) => return Err("calls together do not nest".into()),
     }
     Ok(units)
+}
+
+type Attrs = HashMap<String, AttributeValue>;
+
+/// Two consistent GetItems at once (as the handlers issue independent reads), counted.
+async fn get_two(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    first: &Key,
+    second: &Key,
+    units: &mut Units,
+) -> Res<(Option<Attrs>, Option<Attrs>)> {
+    let (mut u1, mut u2) = (Units::default(), Units::default());
+    let (a, b) = futures::future::join(
+        get_item(client, table.to_owned(), key_attrs(first), &mut u1),
+        get_item(client, table.to_owned(), key_attrs(second), &mut u2),
+    )
+    .await;
+    units.merge(u1);
+    units.merge(u2);
+    Ok((a?, b?))
 }
 
 /// A consistent GetItem, counted into `units`; the item, if any.

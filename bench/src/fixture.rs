@@ -47,10 +47,14 @@ pub enum Case {
     Timeline,
     /// `POST /invoices/{id}/issue` of a seeded draft (a new one per request).
     IssueInvoice,
+    /// `POST /webhooks/payments`: the provider's signed `payment.succeeded` for a checkout of
+    /// an invoice the issue case issued (a new invoice and event per request).
+    PaymentWebhook,
 }
 
 impl Case {
-    pub const ALL: [Case; 7] = [
+    /// In this order: the webhook pays the invoices the issue case issued.
+    pub const ALL: [Case; 8] = [
         Case::Intake,
         Case::IntakeKnown,
         Case::Create,
@@ -58,6 +62,7 @@ impl Case {
         Case::List,
         Case::Timeline,
         Case::IssueInvoice,
+        Case::PaymentWebhook,
     ];
     /// The actions the throughput phase runs (not issuing: concurrent issues in one tenant
     /// queue on its gapless invoice counter by design).
@@ -78,6 +83,7 @@ impl Case {
             Case::List => "list_customers",
             Case::Timeline => "customer_timeline",
             Case::IssueInvoice => "issue_invoice",
+            Case::PaymentWebhook => "payment_webhook",
         }
     }
     pub fn label(self) -> &'static str {
@@ -89,6 +95,7 @@ impl Case {
             Case::List => "list customers",
             Case::Timeline => "customer timeline",
             Case::IssueInvoice => "issue invoice",
+            Case::PaymentWebhook => "payment webhook (checkout paid)",
         }
     }
     pub fn route(self) -> &'static str {
@@ -99,6 +106,7 @@ impl Case {
             Case::List => "GET /customers?limit=25",
             Case::Timeline => "GET /customers/{id}/timeline",
             Case::IssueInvoice => "POST /invoices/{id}/issue",
+            Case::PaymentWebhook => "POST /webhooks/payments",
         }
     }
     /// The template function (the local gateway's registry key).
@@ -110,13 +118,25 @@ impl Case {
             Case::List => "ListCustomersFunction",
             Case::Timeline => "GetTimelineFunction",
             Case::IssueInvoice => "IssueInvoiceFunction",
+            Case::PaymentWebhook => "PaymentWebhookFunction",
         }
     }
     pub fn expected_status(self) -> u16 {
         match self {
             Case::Intake | Case::IntakeKnown | Case::Create => 201,
-            Case::Get | Case::List | Case::Timeline | Case::IssueInvoice => 200,
+            Case::Get | Case::List | Case::Timeline | Case::IssueInvoice | Case::PaymentWebhook => {
+                200
+            }
         }
+    }
+
+    /// Whether an answer is the one the case measures: its status, and for the webhook a
+    /// payment recorded (a duplicate also answers 200).
+    pub fn accepts(self, status: u16, body: &[u8]) -> bool {
+        status == self.expected_status()
+            && (self != Case::PaymentWebhook
+                || serde_json::from_slice::<Value>(body)
+                    .is_ok_and(|v| v["duplicate"] == false && v["payment_id"].is_string()))
     }
 }
 
@@ -130,6 +150,8 @@ pub struct Spec {
     pub query: Option<(&'static str, String)>,
     pub param: Option<(&'static str, String)>,
     pub body: Option<Value>,
+    /// A provider webhook's signature header (the route is public: no token is sent).
+    pub signature: Option<String>,
 }
 
 pub struct User {
@@ -161,7 +183,17 @@ pub struct Fixture {
     /// Draft invoices to issue, one per request (`seed_drafts`), handed out in order.
     pub drafts: Vec<String>,
     next_draft: AtomicUsize,
+    /// The next of `drafts` (issued by then) the webhook case pays.
+    next_paid: AtomicUsize,
+    /// The payment provider's webhook signing secret (the app is configured with it).
+    pub webhook_secret: Vec<u8>,
 }
+
+/// What each benchmarked checkout pays: less than an issued bench invoice (149.00 + 8% tax),
+/// so all of it is allocated and the invoice stays issued with a balance.
+pub const PAID_MINOR: i64 = 10_000;
+/// The provider principal the webhook acts as (`App::begin_as_provider`).
+pub const PROVIDER: &str = "sandbox";
 
 /// Refuse to run against anything but emulators on loopback.
 fn check_loopback() -> Res<()> {
@@ -212,7 +244,16 @@ impl Fixture {
         let stack = provision(&sdk, STACK_NAME)
             .await
             .map_err(|e| format!("provisioning the local stack: {e}"))?;
-        let settings = stack.settings(true)?;
+        let mut settings = stack.settings(true)?;
+        // The webhook verifies signatures with this secret; the provider's API is never called
+        // by the benchmarked actions (a closed port, so a call would fail loudly).
+        let webhook_secret: Vec<u8> = (0..32).map(|_| rand::random::<u8>()).collect();
+        settings.payments = Some(fieldvault_aws::settings::PaymentSettings {
+            api_url: "http://127.0.0.1:9".into(),
+            api_key: "bench".into(),
+            webhook_secrets: vec![webhook_secret.clone()],
+            return_url: "http://127.0.0.1:9/invoices/{invoice_id}/paid".into(),
+        });
         let metrics = Arc::new(DynamoMetrics::default());
         let guard = fieldvault_aws::app::local_guard(&settings)?;
         if guard.is_none() {
@@ -312,6 +353,8 @@ impl Fixture {
             customers: Vec::new(),
             drafts: Vec::new(),
             next_draft: AtomicUsize::new(0),
+            next_paid: AtomicUsize::new(0),
+            webhook_secret,
         })
     }
 
@@ -334,6 +377,7 @@ impl Fixture {
                 query: None,
                 param: None,
                 body: Some(customer_body(&phone)),
+                signature: None,
             };
             let (status, body) = self.call(&spec, &self.owner().token).await?;
             if status != 201 {
@@ -369,6 +413,7 @@ impl Fixture {
                     "customer_id": customer.id,
                     "lines": [{"description": "Tune-up", "quantity": "1", "unit_price_minor": 14900, "tax_rate": "8"}],
                 })),
+                signature: None,
             };
             let (status, body) = self.call(&spec, &self.owner().token).await?;
             if status != 201 {
@@ -402,6 +447,7 @@ impl Fixture {
                     query: None,
                     param: None,
                     body: Some(intake_body(&phone)),
+                    signature: None,
                 }
             }
             Case::Create => Spec {
@@ -411,6 +457,7 @@ impl Fixture {
                 query: None,
                 param: None,
                 body: Some(customer_body(&next_phone())),
+                signature: None,
             },
             Case::Get => Spec {
                 method: "GET",
@@ -419,6 +466,7 @@ impl Fixture {
                 query: None,
                 param: Some(("id", seeded.id.clone())),
                 body: None,
+                signature: None,
             },
             Case::List => Spec {
                 method: "GET",
@@ -427,6 +475,7 @@ impl Fixture {
                 query: Some(("limit", "25".into())),
                 param: None,
                 body: None,
+                signature: None,
             },
             Case::Timeline => Spec {
                 method: "GET",
@@ -435,6 +484,7 @@ impl Fixture {
                 query: None,
                 param: Some(("id", seeded.id.clone())),
                 body: None,
+                signature: None,
             },
             Case::IssueInvoice => {
                 let i = self.next_draft.fetch_add(1, Ordering::Relaxed);
@@ -450,6 +500,45 @@ impl Fixture {
                     query: None,
                     param: Some(("id", id)),
                     body: None,
+                    signature: None,
+                }
+            }
+            Case::PaymentWebhook => {
+                let i = self.next_paid.fetch_add(1, Ordering::Relaxed);
+                let invoice = self
+                    .drafts
+                    .get(i)
+                    .cloned()
+                    .unwrap_or_else(|| "none-left".into());
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let event = ulid::Ulid::new();
+                // As the sandbox provider sends it (infra/tools/src/sandbox.rs).
+                let body = json!({
+                    "id": format!("evt_{event}"),
+                    "type": "payment.succeeded",
+                    "created": now,
+                    "data": {
+                        "payment": {
+                            "id": format!("pay_{event}"), "amount_minor": PAID_MINOR,
+                            "currency": "USD", "status": "succeeded", "method": "card",
+                            "brand": "visa", "last4": "4242",
+                        },
+                        "metadata": { "tenant_id": self.tenant, "invoice_id": invoice },
+                    },
+                });
+                let signature = fieldvault_core::webhook::sign(
+                    &self.webhook_secret,
+                    now,
+                    body.to_string().as_bytes(),
+                );
+                Spec {
+                    method: "POST",
+                    route: "/webhooks/payments",
+                    path: "/webhooks/payments".into(),
+                    query: None,
+                    param: None,
+                    body: Some(body),
+                    signature: Some(signature),
                 }
             }
         }
@@ -462,7 +551,11 @@ impl Fixture {
             url.push_str(&format!("?{k}={v}"));
         }
         let method = reqwest::Method::from_bytes(spec.method.as_bytes())?;
-        let mut req = self.http.request(method, url).bearer_auth(token);
+        let mut req = self.http.request(method, url);
+        req = match &spec.signature {
+            Some(signature) => req.header(fieldvault_core::webhook::SIGNATURE_HEADER, signature),
+            None => req.bearer_auth(token),
+        };
         if let Some(b) = &spec.body {
             req = req
                 .header(http::header::CONTENT_TYPE, "application/json")
@@ -514,6 +607,13 @@ impl Fixture {
             },
             "isBase64Encoded": false,
         });
+        if let Some(signature) = &spec.signature {
+            // A public route: no authorizer, the provider's signature instead.
+            event["headers"][fieldvault_core::webhook::SIGNATURE_HEADER] = json!(signature);
+            if let Some(context) = event["requestContext"].as_object_mut() {
+                context.remove("authorizer");
+            }
+        }
         if let Some((k, v)) = &spec.query {
             event["queryStringParameters"] = json!({ *k: v });
         }

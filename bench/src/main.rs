@@ -217,8 +217,8 @@ async fn run(o: Options) -> Res<()> {
         sizes,
         cold_starts,
         sts_calls,
-        // One session per user, plus the onboarding operator's.
-        sts_expected: fx.users.len() as u64 + 1,
+        // One session per user, plus the onboarding operator's and the payment provider's.
+        sts_expected: fx.users.len() as u64 + 2,
         runtime_seconds: started.elapsed().as_secs_f64(),
     };
     let md = report::markdown(&results);
@@ -237,7 +237,10 @@ async fn run(o: Options) -> Res<()> {
     Ok(())
 }
 
-#[tokio::main]
+/// One thread, as the functions run (`fieldvault_aws::app::serve`): the client, the gateway,
+/// the handlers and the bare calls share it, so no stage pays cross-thread wake-ups that a
+/// deployed function does not.
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     fieldvault_aws::install_tls_provider();
     let result = match options() {

@@ -97,6 +97,15 @@ async fn forged_and_misused_tokens_are_refused() {
                 "moto-signing-key.pem",
             ),
         ),
+        (
+            "not yet valid",
+            sign(&with("nbf", json!(now + 600)), "moto-signing-key.pem"),
+        ),
+        ("no expiry", {
+            let mut c = good.clone();
+            c.as_object_mut().map(|o| o.remove("exp"));
+            sign(&c, "moto-signing-key.pem")
+        }),
         ("key not in the JWKS", sign(&good, "untrusted-key.pem")),
         ("garbage", "not.a.jwt".into()),
         ("empty", String::new()),

@@ -10,7 +10,7 @@ use fieldvault_core::ledger::{Entry, Export, Period};
 use fieldvault_core::mfa::ActionClass;
 use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::{store_error, Ctx};
-use fieldvault_core::store::{ListQuery, TenantStore};
+use fieldvault_core::store::{record_of, ListQuery, TenantStore};
 use lambda_http::Request;
 
 fieldvault_aws::handler!(export_ledger_http);
@@ -56,9 +56,7 @@ pub async fn export_ledger<S: TenantStore>(
                 })
                 .await
                 .map_err(store_error)?;
-            entries.extend(page.items.iter().filter_map(|item| {
-                serde_json::from_value::<Entry>(serde_json::Value::Object(item.clone())).ok()
-            }));
+            entries.extend(page.items.iter().filter_map(record_of::<Entry>));
             if entries.len() > MAX_ENTRIES {
                 return Err(ApiError::invalid_field(
                     "to",

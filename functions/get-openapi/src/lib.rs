@@ -4,12 +4,5 @@ use lambda_http::{Body, Request, Response};
 
 /// No token needed: the document describes the API, it holds no tenant data.
 pub async fn handle(_app: &App, req: Request) -> Response<Body> {
-    respond(
-        &req,
-        Ok(Reply {
-            status: 200,
-            body: fieldvault_core::routes::openapi(),
-            replayed: false,
-        }),
-    )
+    respond(&req, Reply::ok(&fieldvault_core::routes::openapi()))
 }

@@ -13,14 +13,13 @@ use fieldvault_core::ids::CustomerId;
 use fieldvault_core::intake::Lead;
 use fieldvault_core::invoice::Invoice;
 use fieldvault_core::job::Job;
-use fieldvault_core::keys;
+use fieldvault_core::keys::{self, CustomerRecord};
 use fieldvault_core::payment::Payment;
 use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::{store_error, Ctx};
-use fieldvault_core::routes::{Timeline, TimelineEntry};
-use fieldvault_core::store::{ListQuery, TenantStore};
+use fieldvault_core::routes::{Timeline, TimelineEntry, TimelineRecord};
+use fieldvault_core::store::{record_of, Item, ListQuery, TenantStore};
 use lambda_http::Request;
-use serde_json::Value;
 
 fieldvault_aws::handler!(get_timeline_http);
 
@@ -32,53 +31,51 @@ async fn get_timeline_http<S: TenantStore>(
     Reply::ok(&timeline(cx, &id).await?)
 }
 
-/// Each item of a customer index is one of a few record types; its shape says which.
-fn entry(item: fieldvault_core::store::Item, today: time::Date) -> Option<TimelineEntry> {
-    let value = Value::Object(item.clone());
-    let (kind, id, at, record) = if let Some(j) = Job::from_item(&item) {
-        (
-            "job",
-            j.id.to_string(),
-            j.created_at,
-            serde_json::to_value(&j).ok()?,
-        )
-    } else if let Some(e) = Estimate::from_item(&item) {
-        (
-            "estimate",
-            e.id.to_string(),
-            e.created_at,
-            serde_json::to_value(e.view(today)).ok()?,
-        )
-    } else if let Some(p) = Payment::from_item(&item) {
-        (
-            "payment",
-            p.id.to_string(),
-            p.received_at,
-            serde_json::to_value(&p).ok()?,
-        )
-    } else if let Some(n) = CreditNote::from_item(&item) {
-        (
-            "credit_note",
-            n.id.to_string(),
-            n.issued_at,
-            serde_json::to_value(&n).ok()?,
-        )
-    } else if let Some(i) = Invoice::from_item(&item) {
-        (
-            "invoice",
-            i.id.to_string(),
-            i.created_at,
-            serde_json::to_value(i.view(today)).ok()?,
-        )
-    } else if let Ok(l) = serde_json::from_value::<Lead>(value) {
-        (
-            "lead",
-            l.id.to_string(),
-            l.created_at,
-            serde_json::to_value(&l).ok()?,
-        )
-    } else {
-        return None;
+/// An entry of a customer index partition; its sort key says which record type it is.
+fn entry(listed_as: &str, item: &Item, today: time::Date) -> Option<TimelineEntry> {
+    let (kind, id, at, record) = match CustomerRecord::of_sort_key(listed_as)? {
+        CustomerRecord::Job => {
+            let j = Job::from_item(item)?;
+            (
+                "job",
+                j.id.to_string(),
+                j.created_at,
+                TimelineRecord::Job(j),
+            )
+        }
+        CustomerRecord::Estimate => {
+            let e = Estimate::from_item(item)?.view(today);
+            let (id, at) = (e.id.to_string(), e.created_at);
+            ("estimate", id, at, TimelineRecord::Estimate(e))
+        }
+        CustomerRecord::Payment => {
+            let p = Payment::from_item(item)?;
+            (
+                "payment",
+                p.id.to_string(),
+                p.received_at,
+                TimelineRecord::Payment(p),
+            )
+        }
+        CustomerRecord::CreditNote => {
+            let n = CreditNote::from_item(item)?;
+            let (id, at) = (n.id.to_string(), n.issued_at);
+            ("credit_note", id, at, TimelineRecord::CreditNote(n))
+        }
+        CustomerRecord::Invoice => {
+            let i = Invoice::from_item(item)?.view(today);
+            let (id, at) = (i.id.to_string(), i.created_at);
+            ("invoice", id, at, TimelineRecord::Invoice(i))
+        }
+        CustomerRecord::Lead => {
+            let l = record_of::<Lead>(item)?;
+            (
+                "lead",
+                l.id.to_string(),
+                l.created_at,
+                TimelineRecord::Lead(l),
+            )
+        }
     };
     let at = at
         .format(&time::format_description::well_known::Rfc3339)
@@ -108,9 +105,10 @@ async fn entries<S: TenantStore>(
         .map_err(store_error)?;
     let today = cx.now().date();
     Ok(page
-        .items
-        .into_iter()
-        .filter_map(|item| entry(item, today))
+        .sort_keys
+        .iter()
+        .zip(&page.items)
+        .filter_map(|(listed_as, item)| entry(listed_as, item, today))
         .collect())
 }
 
@@ -132,24 +130,20 @@ pub async fn timeline<S: TenantStore>(cx: &Ctx<'_, S>, raw_id: &str) -> Result<T
     };
     cx.authorize(Action::GetTimeline, &resource).await?;
     let technician = cx.caller.role == Role::Technician;
-    let ops = entries(cx, keys::customer_ops_index(t, &id, "", "").pk);
+    let ops = entries(cx, keys::customer_ops_partition(t, &id));
     let mut all = if technician {
         ops.await?
     } else {
         // The two partitions are independent: one round trip, not two.
-        let billing = entries(cx, keys::customer_billing_index(t, &id, "", "").pk);
+        let billing = entries(cx, keys::customer_billing_partition(t, &id));
         let (ops, billing) = tokio::try_join!(ops, billing)?;
         ops.into_iter().chain(billing).collect()
     };
     if technician {
         // Their own jobs only; leads and billing are the office's.
-        let me = serde_json::json!(cx.caller.user);
         all.retain(|e| {
-            e.kind == "job"
-                && e.record
-                    .get("assigned_technicians")
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| a.contains(&me))
+            matches!(&e.record, TimelineRecord::Job(j)
+                if j.assigned_technicians.contains(&cx.caller.user))
         });
     }
     all.sort_by(|a, b| a.at.cmp(&b.at).then(a.id.cmp(&b.id)));

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use fieldvault_aws::app::{path_param, Reply};
 use fieldvault_core::actions::Action;
-use fieldvault_core::invoice::store::{load, try_issue};
+use fieldvault_core::invoice::store::{load, read_counter, try_issue};
 use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::Ctx;
 use fieldvault_core::store::TenantStore;
@@ -21,9 +21,17 @@ async fn issue_invoice_http<S: TenantStore>(
     req: &Request,
 ) -> Result<Reply, ApiError> {
     let id = path_param(req, "id").unwrap_or_default();
-    let draft = load(cx, &id, Action::IssueInvoice).await?;
+    // The draft and the counter are independent reads: one round trip. The counter is only
+    // used once the draft is loaded and the caller authorized for it.
+    let (draft, counter) = tokio::join!(load(cx, &id, Action::IssueInvoice), read_counter(cx));
+    let draft = draft?;
+    let mut counter = Some(counter?);
     for attempt in 0..ATTEMPTS {
-        if let Some(issued) = try_issue(cx, &draft).await? {
+        let stored = match counter.take() {
+            Some(first) => first,
+            None => read_counter(cx).await?,
+        };
+        if let Some(issued) = try_issue(cx, &draft, stored).await? {
             return Reply::ok(&issued.view(cx.now().date()));
         }
         let jitter = u64::from(cx.ids.ulid().random() as u16 % 25);

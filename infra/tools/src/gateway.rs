@@ -12,7 +12,8 @@ use fieldvault_core::template::Template;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper_util::rt::TokioIo;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 
 use crate::jwt::{stringify_claims, JwtVerifier};
@@ -100,6 +101,10 @@ impl Gateway {
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
         loop {
             let (stream, peer) = listener.accept().await?;
+            // Responses go out whole, never held back for an ACK (Nagle), as API Gateway does.
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY");
+            }
             let gateway = self.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
@@ -165,8 +170,12 @@ impl Gateway {
             &bytes,
             peer,
         );
-        let request = match lambda_http::request::from_str(&event.to_string()) {
-            Ok(r) => r,
+        let request = match event.map(|text| lambda_http::request::from_str(&text)) {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "could not parse the Lambda event");
+                return problem(ApiError::Internal);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "could not build the Lambda event");
                 return problem(ApiError::Internal);
@@ -197,7 +206,67 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The API Gateway HTTP API payload format 2.0 event.
+/// The API Gateway HTTP API payload format 2.0 event, serialized straight to its JSON text
+/// (the function parses that text, as in AWS).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Event<'a> {
+    version: &'static str,
+    route_key: &'a str,
+    raw_path: &'a str,
+    raw_query_string: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cookies: Vec<String>,
+    headers: Map<String, Value>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    query_string_parameters: Map<String, Value>,
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    path_parameters: Map<String, Value>,
+    request_context: EventContext<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body: Option<String>,
+    is_base64_encoded: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventContext<'a> {
+    account_id: &'static str,
+    api_id: &'static str,
+    domain_name: &'a str,
+    domain_prefix: &'static str,
+    http: EventHttp<'a>,
+    request_id: String,
+    route_key: &'a str,
+    stage: &'static str,
+    time: String,
+    time_epoch: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    authorizer: Option<EventAuthorizer>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EventHttp<'a> {
+    method: &'a str,
+    path: &'a str,
+    protocol: &'static str,
+    source_ip: String,
+    user_agent: &'a str,
+}
+
+#[derive(Serialize)]
+struct EventAuthorizer {
+    jwt: EventJwt,
+}
+
+#[derive(Serialize)]
+struct EventJwt {
+    claims: Map<String, Value>,
+    /// Always null: routes require no scopes.
+    scopes: Option<Vec<String>>,
+}
+
 fn event_json(
     parts: &http::request::Parts,
     method: &str,
@@ -206,13 +275,13 @@ fn event_json(
     claims: Option<Map<String, Value>>,
     body: &[u8],
     peer: SocketAddr,
-) -> Value {
+) -> Result<String, serde_json::Error> {
     let mut headers = Map::new();
     let mut cookies = Vec::new();
     for (name, value) in &parts.headers {
         let v = String::from_utf8_lossy(value.as_bytes()).into_owned();
         if name == http::header::COOKIE {
-            cookies.extend(v.split(';').map(|c| Value::String(c.trim().to_owned())));
+            cookies.extend(v.split(';').map(|c| c.trim().to_owned()));
             continue;
         }
         let entry = headers
@@ -224,77 +293,73 @@ fn event_json(
             None => Value::String(v),
         };
     }
-    let raw_query = parts.uri.query().unwrap_or_default().to_owned();
+    let raw_query = parts.uri.query().unwrap_or_default();
     let mut query = Map::new();
-    if let Ok(url) = reqwest::Url::parse(&format!("http://local/?{raw_query}")) {
-        for (k, v) in url.query_pairs() {
+    if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(raw_query) {
+        for (k, v) in pairs {
             let entry = query
-                .entry(k.into_owned())
+                .entry(k)
                 .or_insert_with(|| Value::String(String::new()));
             *entry = match entry.as_str() {
-                Some("") => Value::String(v.into_owned()),
+                Some("") => Value::String(v),
                 Some(prev) => Value::String(format!("{prev},{v}")),
-                None => Value::String(v.into_owned()),
+                None => Value::String(v),
             };
         }
     }
     let (body, encoded) = match std::str::from_utf8(body) {
-        Ok(text) => (text.to_owned(), false),
+        Ok("") => (None, false),
+        Ok(text) => (Some(text.to_owned()), false),
         Err(_) => {
             use base64::Engine;
-            (base64::engine::general_purpose::STANDARD.encode(body), true)
+            (
+                Some(base64::engine::general_purpose::STANDARD.encode(body)),
+                true,
+            )
         }
     };
     let now = time::OffsetDateTime::now_utc();
     let route_key = format!("{method} {route_path}");
-    let user_agent = parts
-        .headers
-        .get(http::header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let mut context = json!({
-        "accountId": fieldvault_aws::guard::LOCAL_ACCOUNT,
-        "apiId": "local",
-        "domainName": parts.headers.get(http::header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("127.0.0.1"),
-        "domainPrefix": "local",
-        "http": {
-            "method": method,
-            "path": parts.uri.path(),
-            "protocol": "HTTP/1.1",
-            "sourceIp": peer.ip().to_string(),
-            "userAgent": user_agent,
+    let header =
+        |name: http::header::HeaderName| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    serde_json::to_string(&Event {
+        version: "2.0",
+        route_key: &route_key,
+        raw_path: parts.uri.path(),
+        raw_query_string: raw_query,
+        cookies,
+        headers,
+        query_string_parameters: query,
+        path_parameters: params,
+        request_context: EventContext {
+            account_id: fieldvault_aws::guard::LOCAL_ACCOUNT,
+            api_id: "local",
+            domain_name: header(http::header::HOST).unwrap_or("127.0.0.1"),
+            domain_prefix: "local",
+            http: EventHttp {
+                method,
+                path: parts.uri.path(),
+                protocol: "HTTP/1.1",
+                source_ip: peer.ip().to_string(),
+                user_agent: header(http::header::USER_AGENT).unwrap_or_default(),
+            },
+            request_id: ulid::Ulid::new().to_string(),
+            route_key: &route_key,
+            stage: "$default",
+            time: now
+                .format(&time::format_description::well_known::Rfc2822)
+                .unwrap_or_default(),
+            time_epoch: (now.unix_timestamp_nanos() / 1_000_000) as i64,
+            authorizer: claims.map(|claims| EventAuthorizer {
+                jwt: EventJwt {
+                    claims,
+                    scopes: None,
+                },
+            }),
         },
-        "requestId": ulid::Ulid::new().to_string(),
-        "routeKey": route_key,
-        "stage": "$default",
-        "time": now.format(&time::format_description::well_known::Rfc2822).unwrap_or_default(),
-        "timeEpoch": (now.unix_timestamp_nanos() / 1_000_000) as i64,
-    });
-    if let Some(claims) = claims {
-        context["authorizer"] = json!({ "jwt": { "claims": claims, "scopes": null } });
-    }
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": parts.uri.path(),
-        "rawQueryString": raw_query,
-        "headers": headers,
-        "requestContext": context,
-        "isBase64Encoded": encoded,
-    });
-    if !cookies.is_empty() {
-        event["cookies"] = Value::Array(cookies);
-    }
-    if !query.is_empty() {
-        event["queryStringParameters"] = Value::Object(query);
-    }
-    if !params.is_empty() {
-        event["pathParameters"] = Value::Object(params);
-    }
-    if !body.is_empty() {
-        event["body"] = Value::String(body);
-    }
-    event
+        body,
+        is_base64_encoded: encoded,
+    })
 }
 
 fn to_hyper(resp: lambda_http::Response<lambda_http::Body>) -> hyper::Response<Full<Bytes>> {

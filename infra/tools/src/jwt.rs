@@ -3,16 +3,20 @@
 //! `client_id` for access tokens). Anything else about the token is the handler's business
 //! (it refuses id tokens), exactly as in AWS.
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
-use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
+use aws_lc_rs::signature::{ParsedPublicKey, RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
+use base64::Engine;
+use jsonwebtoken::{decode_header, Algorithm};
 use serde_json::Value;
 
 pub struct JwtVerifier {
     issuer: String,
     audiences: Vec<String>,
     jwks_url: String,
-    keys: RwLock<HashMap<String, DecodingKey>>,
+    /// The JWKS's RS256 keys by `kid`, parsed once (the RSA key set up for verifying, not
+    /// rebuilt from its modulus and exponent at every request).
+    keys: RwLock<HashMap<String, Arc<ParsedPublicKey>>>,
     http: reqwest::Client,
 }
 
@@ -57,12 +61,20 @@ impl JwtVerifier {
             .await
             .map_err(|e| JwtError::Jwks(e.to_string()))?;
         let mut keys = HashMap::new();
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         for k in doc["keys"].as_array().into_iter().flatten() {
             if let (Some(kid), Some(n), Some(e)) =
                 (k["kid"].as_str(), k["n"].as_str(), k["e"].as_str())
             {
-                if let Ok(key) = DecodingKey::from_rsa_components(n, e) {
-                    keys.insert(kid.to_owned(), key);
+                let (Ok(n), Ok(e)) = (b64.decode(n), b64.decode(e)) else {
+                    continue;
+                };
+                let components = RsaPublicKeyComponents {
+                    n: n.as_slice(),
+                    e: e.as_slice(),
+                };
+                if let Ok(key) = components.to_parsed_public_key(&RSA_PKCS1_2048_8192_SHA256) {
+                    keys.insert(kid.to_owned(), Arc::new(key));
                 }
             }
         }
@@ -72,7 +84,7 @@ impl JwtVerifier {
         Ok(())
     }
 
-    fn key(&self, kid: &str) -> Option<DecodingKey> {
+    fn key(&self, kid: &str) -> Option<Arc<ParsedPublicKey>> {
         self.keys.read().ok()?.get(kid).cloned()
     }
 
@@ -105,14 +117,24 @@ impl JwtVerifier {
                 self.key(&kid).ok_or(JwtError::UnknownKey)?
             }
         };
-        let mut validation = Validation::new(Algorithm::RS256);
-        validation.set_issuer(&[self.issuer.as_str()]);
-        validation.validate_aud = false;
-        validation.validate_nbf = true;
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
-        let data = decode::<serde_json::Map<String, Value>>(token, &key, &validation)
-            .map_err(|e| JwtError::Invalid(e.to_string()))?;
+        // The RS256 signature over `<header>.<payload>` (the header said RS256, above) ...
+        let (message, signature) = token
+            .rsplit_once('.')
+            .ok_or_else(|| JwtError::Malformed("not three parts".into()))?;
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| JwtError::Malformed("signature is not base64url".into()))?;
+        key.verify_sig(message.as_bytes(), &signature)
+            .map_err(|_| JwtError::Invalid("InvalidSignature".into()))?;
+        // ... then the claims of that same token: issuer, expiry, not-before, subject.
+        let data =
+            jsonwebtoken::dangerous::insecure_decode::<serde_json::Map<String, Value>>(token)
+                .map_err(|e| JwtError::Malformed(e.to_string()))?;
+        check_claims(
+            &data.claims,
+            &self.issuer,
+            time::OffsetDateTime::now_utc().unix_timestamp(),
+        )?;
         let claims = data.claims;
         let audience = claims
             .get("client_id")
@@ -124,6 +146,34 @@ impl JwtVerifier {
         }
         Ok(claims)
     }
+}
+
+/// The registered claims API Gateway's JWT authorizer checks (no leeway): `iss` is the
+/// pool's, `exp` is present and not past, `nbf` (if present) not in the future, `sub` present.
+fn check_claims(
+    claims: &serde_json::Map<String, Value>,
+    issuer: &str,
+    now: i64,
+) -> Result<(), JwtError> {
+    let time = |name: &str| claims.get(name).map(|v| v.as_f64().map(|t| t as i64));
+    match time("exp") {
+        None => return Err(JwtError::Invalid("no exp".into())),
+        Some(None) => return Err(JwtError::Invalid("exp is not a number".into())),
+        Some(Some(exp)) if exp < now => return Err(JwtError::Invalid("expired".into())),
+        Some(Some(_)) => {}
+    }
+    match time("nbf") {
+        Some(None) => return Err(JwtError::Invalid("nbf is not a number".into())),
+        Some(Some(nbf)) if nbf > now => return Err(JwtError::Invalid("not yet valid".into())),
+        _ => {}
+    }
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+        return Err(JwtError::Invalid("wrong issuer".into()));
+    }
+    if !claims.get("sub").is_some_and(Value::is_string) {
+        return Err(JwtError::Invalid("no sub".into()));
+    }
+    Ok(())
 }
 
 /// Claims as API Gateway hands them to a Lambda: every value a string, arrays as `[a b]`.
@@ -154,6 +204,33 @@ pub fn stringify_claims(claims: &serde_json::Map<String, Value>) -> serde_json::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn registered_claims_are_checked_without_leeway() {
+        let iss = "https://cognito-idp.us-east-1.amazonaws.com/pool";
+        let claims = |v: Value| v.as_object().cloned().expect("object");
+        let good = serde_json::json!({"iss": iss, "sub": "u", "exp": 100, "nbf": 50});
+        assert!(check_claims(&claims(good.clone()), iss, 100).is_ok());
+        assert!(
+            check_claims(&claims(good.clone()), iss, 101).is_err(),
+            "expired"
+        );
+        assert!(
+            check_claims(&claims(good.clone()), iss, 49).is_err(),
+            "not yet valid"
+        );
+        assert!(
+            check_claims(&claims(good), "https://other", 60).is_err(),
+            "issuer"
+        );
+        for missing in ["exp", "iss", "sub"] {
+            let mut c = claims(serde_json::json!({"iss": iss, "sub": "u", "exp": 100}));
+            c.remove(missing);
+            assert!(check_claims(&c, iss, 60).is_err(), "without {missing}");
+        }
+        let text_exp = serde_json::json!({"iss": iss, "sub": "u", "exp": "100"});
+        assert!(check_claims(&claims(text_exp), iss, 60).is_err());
+    }
 
     #[test]
     fn claims_are_strings_like_api_gateway_makes_them() {

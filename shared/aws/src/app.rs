@@ -288,13 +288,17 @@ impl App {
             None => logic(&self.ctx(exchange, None), exchange).await,
             Some(Begin::Replay { status, body }) => Ok(Reply {
                 status,
-                body,
+                body: body.to_string(),
                 replayed: true,
             }),
             Some(Begin::Fresh(claim)) => {
                 let result = logic(&self.ctx(exchange, Some(&claim)), exchange).await;
+                // Kept as JSON with the marker (only requests that carry a key get here).
                 let (status, body) = match &result {
-                    Ok(r) => (r.status, r.body.clone()),
+                    Ok(r) => (
+                        r.status,
+                        serde_json::from_str(&r.body).map_err(|_| ApiError::Internal)?,
+                    ),
                     Err(e) => (e.status().as_u16(), Value::Null),
                 };
                 claim.finish(exchange.session.store(), status, &body).await;
@@ -460,10 +464,11 @@ fn request_meta(req: &Request) -> RequestMeta {
     }
 }
 
-/// A successful answer.
+/// A successful answer, its body already JSON text (serialized once, straight from the typed
+/// value: no intermediate `Value`).
 pub struct Reply {
     pub status: u16,
-    pub body: Value,
+    pub body: String,
     /// Answered from an earlier request with the same `Idempotency-Key`.
     pub replayed: bool,
 }
@@ -480,7 +485,7 @@ impl Reply {
         Reply::with_status(202, body)
     }
     fn with_status<T: serde::Serialize>(status: u16, body: &T) -> Result<Reply, ApiError> {
-        let body = serde_json::to_value(body).map_err(|_| ApiError::Internal)?;
+        let body = serde_json::to_string(body).map_err(|_| ApiError::Internal)?;
         Ok(Reply {
             status,
             body,
@@ -528,7 +533,7 @@ pub fn respond(req: &Request, result: Result<Reply, ApiError>) -> Response<Body>
     let (status, content_type, body) = match result {
         Ok(reply) => {
             replayed = reply.replayed;
-            (reply.status, "application/json", reply.body.to_string())
+            (reply.status, "application/json", reply.body)
         }
         Err(e) => {
             if e.status().is_server_error() {
@@ -599,6 +604,11 @@ pub fn init_tracing() {
 }
 
 /// The Lambda entry point: tracing, clients once, then `handler` for every event.
+///
+/// The functions' `main` runs this on a current-thread Tokio runtime: Lambda hands a sandbox
+/// one event at a time, so worker threads would add nothing but a cross-thread wake-up at
+/// every await that waits for DynamoDB (measured by infra/bench.sh; README, "Performance").
+/// Concurrent calls within a request (`tokio::join!`) still overlap on the one thread.
 pub async fn serve<F, Fut>(handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(&'static App, Request) -> Fut + Send + Sync + 'static,

@@ -108,9 +108,10 @@ pub fn to_attr(v: &Value) -> AttributeValue {
     }
 }
 
-pub fn from_attr(a: &AttributeValue) -> Value {
+/// An attribute value as JSON, taking it apart (strings move, nothing is copied).
+pub fn from_attr(a: AttributeValue) -> Value {
     match a {
-        AttributeValue::S(s) => Value::String(s.clone()),
+        AttributeValue::S(s) => Value::String(s),
         AttributeValue::N(n) => n
             .parse::<i64>()
             .map(Value::from)
@@ -123,23 +124,24 @@ pub fn from_attr(a: &AttributeValue) -> Value {
                     .map(Value::Number)
             })
             .unwrap_or(Value::Null),
-        AttributeValue::Bool(b) => Value::Bool(*b),
-        AttributeValue::L(l) => Value::Array(l.iter().map(from_attr).collect()),
+        AttributeValue::Bool(b) => Value::Bool(b),
+        AttributeValue::L(l) => Value::Array(l.into_iter().map(from_attr).collect()),
         AttributeValue::M(m) => {
-            Value::Object(m.iter().map(|(k, v)| (k.clone(), from_attr(v))).collect())
+            Value::Object(m.into_iter().map(|(k, v)| (k, from_attr(v))).collect())
         }
-        AttributeValue::Ss(s) => Value::Array(s.iter().cloned().map(Value::String).collect()),
+        AttributeValue::Ss(s) => Value::Array(s.into_iter().map(Value::String).collect()),
         _ => Value::Null,
     }
 }
 
 const KEY_ATTRS: [&str; 4] = [keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK];
 
-pub fn item_from_attrs(attrs: &HashMap<String, AttributeValue>) -> Item {
+/// A stored item as the core sees it: its attributes but the keys.
+pub fn item_from_attrs(attrs: HashMap<String, AttributeValue>) -> Item {
     attrs
-        .iter()
+        .into_iter()
         .filter(|(k, _)| !KEY_ATTRS.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), from_attr(v)))
+        .map(|(k, v)| (k, from_attr(v)))
         .collect::<Map<String, Value>>()
 }
 
@@ -150,6 +152,30 @@ fn page_key(attrs: Option<&HashMap<String, AttributeValue>>) -> Option<PageKey> 
         .filter_map(|(k, v)| v.as_s().ok().map(|s| (k.clone(), s.clone())))
         .collect();
     (!out.is_empty()).then_some(out)
+}
+
+/// A Query's answer as a page: each item with the sort key it is listed under.
+fn page(
+    items: Option<Vec<HashMap<String, AttributeValue>>>,
+    last: Option<HashMap<String, AttributeValue>>,
+    sort_key: &str,
+) -> Page {
+    let items = items.unwrap_or_default();
+    let mut page = Page {
+        items: Vec::with_capacity(items.len()),
+        sort_keys: Vec::with_capacity(items.len()),
+        next: page_key(last.as_ref()),
+    };
+    for attrs in items {
+        let listed_as = attrs
+            .get(sort_key)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        page.sort_keys.push(listed_as);
+        page.items.push(item_from_attrs(attrs));
+    }
+    page
 }
 
 fn key_attrs(key: &Key) -> HashMap<String, AttributeValue> {
@@ -307,7 +333,7 @@ impl TenantStore for DynamoStore {
             .await
             .map_err(store_error)?;
         self.capacity(out.consumed_capacity());
-        Ok(out.item.as_ref().map(item_from_attrs))
+        Ok(out.item.map(item_from_attrs))
     }
 
     async fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
@@ -333,10 +359,8 @@ impl TenantStore for DynamoStore {
             .await
             .map_err(store_error)?;
         self.capacity(out.consumed_capacity());
-        Ok(Page {
-            items: out.items().iter().map(item_from_attrs).collect(),
-            next: page_key(out.last_evaluated_key.as_ref()),
-        })
+        let sort_key = if q.index { keys::GSI1_SK } else { keys::SK };
+        Ok(page(out.items, out.last_evaluated_key, sort_key))
     }
 
     async fn commit(&self, writes: Vec<Write>, record: &AuditRecord) -> Result<(), StoreError> {
@@ -460,9 +484,6 @@ impl TenantStore for DynamoStore {
             .await
             .map_err(store_error)?;
         self.capacity(out.consumed_capacity());
-        Ok(Page {
-            items: out.items().iter().map(item_from_attrs).collect(),
-            next: page_key(out.last_evaluated_key.as_ref()),
-        })
+        Ok(page(out.items, out.last_evaluated_key, keys::SK))
     }
 }

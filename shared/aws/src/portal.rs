@@ -176,7 +176,7 @@ pub async fn issue_portal_documents<S: TenantStore>(
         .store
         .list(&fieldvault_core::store::ListQuery {
             index: true,
-            partition: fieldvault_core::keys::customer_billing_index(t, &customer.id, "", "").pk,
+            partition: fieldvault_core::keys::customer_billing_partition(t, &customer.id),
             limit: 100,
             start: None,
             newest_first: true,

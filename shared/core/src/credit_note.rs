@@ -78,7 +78,7 @@ impl CreditNote {
     }
 
     pub fn from_item(item: &Item) -> Option<CreditNote> {
-        serde_json::from_value(serde_json::Value::Object(item.clone())).ok()
+        crate::store::record_of(item)
     }
 
     pub fn write(&self) -> Write {
@@ -88,10 +88,10 @@ impl CreditNote {
         };
         Write::Put {
             key: keys::credit_note(&self.tenant_id, &self.id),
-            index: Some(keys::customer_billing_index(
+            index: Some(keys::customer_index(
                 &self.tenant_id,
                 &self.customer_id,
-                "CN",
+                keys::CustomerRecord::CreditNote,
                 &self.id.to_string(),
             )),
             item,

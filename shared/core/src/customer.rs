@@ -412,7 +412,7 @@ impl Customer {
     }
 
     pub fn from_item(item: &Item) -> Option<Customer> {
-        serde_json::from_value(serde_json::Value::Object(item.clone())).ok()
+        crate::store::record_of(item)
     }
 
     /// The lookup entries (phone and email) that make contact points unique within a tenant.

@@ -445,17 +445,17 @@ impl Estimate {
     }
 
     pub fn from_item(item: &Item) -> Option<Estimate> {
-        serde_json::from_value(serde_json::Value::Object(item.clone())).ok()
+        crate::store::record_of(item)
     }
 
     /// Store this estimate: `previous` is the stored version it replaces, if any.
     pub fn write(&self, previous: Option<u64>) -> Write {
         Write::Put {
             key: keys::estimate(&self.tenant_id, &self.id),
-            index: Some(keys::customer_billing_index(
+            index: Some(keys::customer_index(
                 &self.tenant_id,
                 &self.customer_id,
-                "EST",
+                keys::CustomerRecord::Estimate,
                 &self.id.to_string(),
             )),
             item: self.to_item(),

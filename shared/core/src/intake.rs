@@ -174,10 +174,10 @@ impl Lead {
     pub fn write(&self) -> Write {
         Write::Put {
             key: keys::lead(&self.tenant_id, &self.id),
-            index: Some(keys::customer_ops_index(
+            index: Some(keys::customer_index(
                 &self.tenant_id,
                 &self.customer_id,
-                "LEAD",
+                keys::CustomerRecord::Lead,
                 &self.id.to_string(),
             )),
             item: object(self),

@@ -446,16 +446,16 @@ impl Invoice {
     }
 
     pub fn from_item(item: &Item) -> Option<Invoice> {
-        serde_json::from_value(serde_json::Value::Object(item.clone())).ok()
+        crate::store::record_of(item)
     }
 
     pub fn write(&self, previous: Option<u64>) -> Write {
         Write::Put {
             key: keys::invoice(&self.tenant_id, &self.id),
-            index: Some(keys::customer_billing_index(
+            index: Some(keys::customer_index(
                 &self.tenant_id,
                 &self.customer_id,
-                "INV",
+                keys::CustomerRecord::Invoice,
                 &self.id.to_string(),
             )),
             item: self.to_item(),
@@ -577,7 +577,7 @@ pub mod store {
     use crate::keys;
     use crate::problem::ApiError;
     use crate::request::{store_error, Ctx};
-    use crate::store::{StoreError, TenantStore};
+    use crate::store::{Item, StoreError, TenantStore};
 
     pub fn resource(i: &Invoice) -> Resource {
         Resource::Record {
@@ -621,16 +621,23 @@ pub mod store {
             .await
     }
 
-    /// Try to issue `draft`: the counter's next number and the issued invoice commit
-    /// together, so a number is used exactly when an invoice is issued with it. `Ok(None)`
-    /// means a concurrent issue took the number (or touched the counter): read it again and
-    /// retry.
+    /// The tenant's invoice counter as stored (`None` before the first invoice).
+    pub async fn read_counter<S: TenantStore>(cx: &Ctx<'_, S>) -> Result<Option<Item>, ApiError> {
+        cx.store
+            .get(&keys::invoice_counter(&cx.caller.tenant))
+            .await
+            .map_err(store_error)
+    }
+
+    /// Try to issue `draft` with the counter as just read (`read_counter`): the counter's next
+    /// number and the issued invoice commit together, so a number is used exactly when an
+    /// invoice is issued with it. `Ok(None)` means a concurrent issue took the number (or
+    /// touched the counter): read it again and retry.
     pub async fn try_issue<S: TenantStore>(
         cx: &Ctx<'_, S>,
         draft: &Invoice,
+        stored: Option<Item>,
     ) -> Result<Option<Invoice>, ApiError> {
-        let counter_key = keys::invoice_counter(&cx.caller.tenant);
-        let stored = cx.store.get(&counter_key).await.map_err(store_error)?;
         let stored_next = stored.and_then(|c| c.get("version").and_then(|v| v.as_u64()));
         let (number, counter) = counter_write(&cx.caller.tenant, stored_next);
         let issued = draft.issue(number, cx.now())?;

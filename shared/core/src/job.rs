@@ -459,7 +459,7 @@ impl Job {
     }
 
     pub fn from_item(item: &Item) -> Option<Job> {
-        serde_json::from_value(serde_json::Value::Object(item.clone())).ok()
+        crate::store::record_of(item)
     }
 
     /// Store this job over `previous` (or as new), keeping each assigned technician's job list
@@ -467,10 +467,10 @@ impl Job {
     pub fn writes(&self, previous: Option<&Job>) -> Vec<Write> {
         let mut writes = vec![Write::Put {
             key: keys::job(&self.tenant_id, &self.id),
-            index: Some(keys::customer_ops_index(
+            index: Some(keys::customer_index(
                 &self.tenant_id,
                 &self.customer_id,
-                "JOB",
+                keys::CustomerRecord::Job,
                 &self.id.to_string(),
             )),
             item: self.to_item(),

@@ -111,21 +111,73 @@ pub fn lead(t: &TenantId, l: &LeadId) -> Key {
     }
 }
 
-/// Operations items of one customer (leads now; estimates, jobs and visits later), in order.
-pub fn customer_ops_index(t: &TenantId, c: &CustomerId, kind: &str, id: &str) -> IndexKey {
-    IndexKey {
-        pk: prefix(t, &format!("C#{c}#OPS")),
-        sk: format!("{kind}#{id}"),
+/// The records a customer's index partitions hold. The kind decides the partition: operations
+/// (leads, jobs) or billing (estimates, invoices, credit notes, payments), which never share one,
+/// so technicians can be refused billing at the data layer. It is also the first part of each
+/// entry's sort key (`JOB#<id>`), which says what an entry is without parsing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CustomerRecord {
+    Lead,
+    Job,
+    Estimate,
+    Invoice,
+    CreditNote,
+    Payment,
+}
+
+impl CustomerRecord {
+    pub const ALL: [CustomerRecord; 6] = [
+        CustomerRecord::Lead,
+        CustomerRecord::Job,
+        CustomerRecord::Estimate,
+        CustomerRecord::Invoice,
+        CustomerRecord::CreditNote,
+        CustomerRecord::Payment,
+    ];
+
+    /// The sort key's first part.
+    pub fn tag(self) -> &'static str {
+        match self {
+            CustomerRecord::Lead => "LEAD",
+            CustomerRecord::Job => "JOB",
+            CustomerRecord::Estimate => "EST",
+            CustomerRecord::Invoice => "INV",
+            CustomerRecord::CreditNote => "CN",
+            CustomerRecord::Payment => "PAY",
+        }
+    }
+
+    pub fn is_billing(self) -> bool {
+        !matches!(self, CustomerRecord::Lead | CustomerRecord::Job)
+    }
+
+    /// The kind of an entry listed under this index sort key.
+    pub fn of_sort_key(sort_key: &str) -> Option<CustomerRecord> {
+        let tag = sort_key.split('#').next()?;
+        CustomerRecord::ALL.into_iter().find(|k| k.tag() == tag)
     }
 }
 
-/// Billing items of one customer (estimates, invoices, payments): never shares an index
-/// partition with operations items, so technicians can be refused it at the data layer.
-pub fn customer_billing_index(t: &TenantId, c: &CustomerId, kind: &str, id: &str) -> IndexKey {
+/// A customer's record in the customer's operations or billing partition (by its kind).
+pub fn customer_index(t: &TenantId, c: &CustomerId, kind: CustomerRecord, id: &str) -> IndexKey {
     IndexKey {
-        pk: prefix(t, &format!("C#{c}#BILLING")),
-        sk: format!("{kind}#{id}"),
+        pk: if kind.is_billing() {
+            customer_billing_partition(t, c)
+        } else {
+            customer_ops_partition(t, c)
+        },
+        sk: format!("{}#{id}", kind.tag()),
     }
+}
+
+/// Operations items of one customer (leads, jobs with their visits), in order.
+pub fn customer_ops_partition(t: &TenantId, c: &CustomerId) -> String {
+    prefix(t, &format!("C#{c}#OPS"))
+}
+
+/// Billing items of one customer (estimates, invoices, credit notes, payments).
+pub fn customer_billing_partition(t: &TenantId, c: &CustomerId) -> String {
+    prefix(t, &format!("C#{c}#BILLING"))
 }
 
 pub fn estimate(t: &TenantId, id: &EstimateId) -> Key {
@@ -432,7 +484,8 @@ mod tests {
             customers_index(&t, "Zed", &c).pk,
             contact_lookup(&t, "email", "a@b.c").pk,
             lead(&t, &LeadId::new(ulid::Ulid::new())).pk,
-            customer_ops_index(&t, &c, "LEAD", "x").pk,
+            customer_index(&t, &c, CustomerRecord::Lead, "x").pk,
+            customer_index(&t, &c, CustomerRecord::Invoice, "x").pk,
             task(&t, "follow_up_lead", "01A").pk,
             sign_in(&t, "jti").pk,
             hr_record(&t, &u).pk,
@@ -460,6 +513,26 @@ mod tests {
         assert!(call_object(&t, "CA1", &id).starts_with("tenants/acme/calls/CA1/"));
         assert!(call(&t, "CA1").pk.starts_with("T#acme#CALL#"));
         assert!(customer_calls(&t, &CustomerId::new(ulid::Ulid::new())).starts_with("T#acme#CALL#"));
+    }
+
+    #[test]
+    fn a_customer_records_kind_decides_its_partition_and_reads_back_from_its_sort_key() {
+        let t = TenantId::parse("acme").expect("tenant");
+        let c = CustomerId::new(ulid::Ulid::new());
+        for kind in CustomerRecord::ALL {
+            let ix = customer_index(&t, &c, kind, "01ABC");
+            let expected = if kind.is_billing() {
+                customer_billing_partition(&t, &c)
+            } else {
+                customer_ops_partition(&t, &c)
+            };
+            assert_eq!(ix.pk, expected, "{kind:?}");
+            assert_eq!(CustomerRecord::of_sort_key(&ix.sk), Some(kind));
+        }
+        assert!(customer_billing_partition(&t, &c).ends_with("#BILLING"));
+        assert!(customer_ops_partition(&t, &c).ends_with("#OPS"));
+        assert_eq!(CustomerRecord::of_sort_key("TASK#1"), None);
+        assert_eq!(CustomerRecord::of_sort_key(""), None);
     }
 
     #[test]

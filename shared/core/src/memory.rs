@@ -39,10 +39,8 @@ fn check(items: &BTreeMap<(String, String), Item>, key: &Key, c: &Condition) -> 
         }
         Condition::Admits(token) => match current {
             None => true,
-            Some(item) => serde_json::from_value::<crate::user::UserAccess>(
-                serde_json::Value::Object(item.clone()),
-            )
-            .is_ok_and(|record| record.admits(*token).is_ok()),
+            Some(item) => crate::store::record_of::<crate::user::UserAccess>(item)
+                .is_some_and(|record| record.admits(*token).is_ok()),
         },
     }
 }
@@ -63,16 +61,25 @@ impl TenantStore for MemoryStore {
             .lock()
             .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
         let attr = if q.index { keys::GSI1_PK } else { keys::PK };
-        let mut found: Vec<Item> = items
-            .values()
-            .filter(|i| i.get(attr).and_then(|v| v.as_str()) == Some(q.partition.as_str()))
-            .cloned()
-            .collect();
-        found.truncate(q.limit as usize);
-        Ok(Page {
-            items: found,
-            next: None,
-        })
+        let mut page = Page::default();
+        for ((_, sk), item) in items.iter() {
+            if page.items.len() == q.limit as usize {
+                break;
+            }
+            if item.get(attr).and_then(|v| v.as_str()) != Some(q.partition.as_str()) {
+                continue;
+            }
+            let listed_as = if q.index {
+                item.get(keys::GSI1_SK)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+            } else {
+                sk.as_str()
+            };
+            page.sort_keys.push(listed_as.to_owned());
+            page.items.push(item.clone());
+        }
+        Ok(page)
     }
 
     async fn commit(&self, writes: Vec<Write>, audit: &AuditRecord) -> Result<(), StoreError> {
@@ -171,13 +178,12 @@ impl TenantStore for MemoryStore {
             .audit
             .lock()
             .map_err(|_| StoreError::Unavailable("poisoned".into()))?;
-        let items = audit
-            .iter()
-            .rev()
-            .take(limit as usize)
-            .map(crate::audit::to_object)
-            .collect();
-        Ok(Page { items, next: None })
+        let newest = audit.iter().rev().take(limit as usize);
+        Ok(Page {
+            items: newest.clone().map(crate::audit::to_object).collect(),
+            sort_keys: newest.map(|r| r.id.to_string()).collect(),
+            next: None,
+        })
     }
 }
 

@@ -464,16 +464,16 @@ impl Payment {
     }
 
     pub fn from_item(item: &Item) -> Option<Payment> {
-        serde_json::from_value(serde_json::Value::Object(item.clone())).ok()
+        crate::store::record_of(item)
     }
 
     pub fn write(&self, previous: Option<u64>) -> Write {
         Write::Put {
             key: keys::payment(&self.tenant_id, &self.id),
-            index: Some(keys::customer_billing_index(
+            index: Some(keys::customer_index(
                 &self.tenant_id,
                 &self.customer_id,
-                "PAY",
+                keys::CustomerRecord::Payment,
                 &self.id.to_string(),
             )),
             item: self.to_item(),
@@ -717,13 +717,14 @@ pub mod store {
     };
     use crate::actions::Action;
     use crate::authz::Resource;
-    use crate::ids::{CustomerId, InvoiceId, PaymentId, RefundId};
+    use crate::ids::{CustomerId, IdSource, InvoiceId, PaymentId, RefundId, TenantId};
     use crate::invoice::{Invoice, InvoiceStatus};
     use crate::keys;
     use crate::problem::ApiError;
     use crate::request::{store_error, Ctx};
     use crate::store::{StoreError, TenantStore, Write};
     use std::collections::BTreeMap;
+    use time::OffsetDateTime;
 
     /// Concurrent changes to the same payment or invoice retry this often before a 409.
     const ATTEMPTS: usize = 8;
@@ -803,21 +804,105 @@ pub mod store {
             .get(META_INVOICE)
             .and_then(|raw| InvoiceId::parse(raw).ok());
         for _ in 0..ATTEMPTS {
-            if cx
-                .store
-                .get(&keys::provider_event(t, provider, event_id))
-                .await
-                .map_err(store_error)?
-                .is_some()
-            {
+            // Independent reads, one round trip: has this event been recorded, and the invoice.
+            let (seen, invoice) = futures_util::future::join(
+                cx.store.get(&keys::provider_event(t, provider, event_id)),
+                async {
+                    match &invoice_id {
+                        Some(id) => self::invoice(cx, id).await,
+                        None => Ok(None),
+                    }
+                },
+            )
+            .await;
+            if seen.map_err(store_error)?.is_some() {
                 return Ok(duplicate);
             }
-            let invoice = match &invoice_id {
-                Some(id) => invoice(cx, id).await?,
-                None => None,
+            let delivery = Delivery {
+                provider,
+                event_id,
+                payment: from,
+                metadata,
             };
+            let receipt = Receipt::of(
+                &delivery,
+                invoice?.as_ref(),
+                t,
+                cx.caller.user.as_str(),
+                cx.now(),
+                cx.ids,
+            )?;
+            let after = serde_json::to_value(&receipt.payment).map_err(|_| ApiError::Internal)?;
+            let resource = format!("payment/{}", receipt.payment.id);
+            match cx
+                .commit(
+                    Action::ReceivePayment,
+                    &resource,
+                    receipt.writes,
+                    None,
+                    Some(&after),
+                )
+                .await
+            {
+                Ok(()) => {
+                    return Ok(EventReceipt {
+                        received: true,
+                        duplicate: false,
+                        payment_id: Some(receipt.payment.id),
+                    })
+                }
+                // Another delivery of this event, or this payment recorded another way.
+                Err(StoreError::ConditionFailed { index })
+                    if index == 0 || index == receipt.reference_index =>
+                {
+                    return Ok(duplicate)
+                }
+                // The invoice changed meanwhile: read it again.
+                Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Contention) => {}
+                Err(e) => return Err(store_error(e)),
+            }
+        }
+        Err(ApiError::Conflict(
+            "the invoice kept changing; the provider will deliver again".into(),
+        ))
+    }
+
+    /// A captured payment as a verified provider event delivers it.
+    pub struct Delivery<'a> {
+        pub provider: &'a str,
+        pub event_id: &'a str,
+        pub payment: &'a ProviderPayment,
+        pub metadata: &'a BTreeMap<String, String>,
+    }
+
+    /// What recording a captured payment from a provider event writes, decided by the invoice
+    /// read for it: the event's marker (first), the allocation to the invoice up to its balance
+    /// with the invoice's tasks, the payment, its reference marker and its ledger entry.
+    /// Pure given what was read (the webhook commits it; the benchmark builds the same).
+    pub struct Receipt {
+        pub payment: Payment,
+        pub writes: Vec<Write>,
+        /// The position of the reference marker (a failed condition there is a duplicate).
+        pub reference_index: usize,
+    }
+
+    impl Receipt {
+        /// `by` is the principal recording it (the provider's), at `now`.
+        pub fn of(
+            delivery: &Delivery<'_>,
+            invoice: Option<&Invoice>,
+            t: &TenantId,
+            by: &str,
+            now: OffsetDateTime,
+            ids: &dyn IdSource,
+        ) -> Result<Receipt, ApiError> {
+            let Delivery {
+                provider,
+                event_id,
+                payment: from,
+                metadata,
+            } = *delivery;
             let customer = invoice
-                .as_ref()
                 .map(|i| i.customer_id)
                 .or_else(|| {
                     metadata
@@ -828,7 +913,6 @@ pub mod store {
                     ApiError::bad_request("the event names no invoice or customer of this tenant")
                 })?;
             let allocatable = invoice
-                .as_ref()
                 .filter(|i| i.status == InvoiceStatus::Issued && i.currency == from.currency)
                 .map(|i| (i, from.amount_minor.min(i.balance())))
                 .filter(|(_, amount)| *amount > 0);
@@ -850,47 +934,20 @@ pub mod store {
                 customer,
                 allocations,
                 PaymentSource::Checkout,
-                cx.caller.user.as_str(),
-                cx.now(),
-                cx.ids,
+                by,
+                now,
+                ids,
             )?;
             let reference_index = writes.len() + 1;
             writes.push(payment.write(None));
             writes.push(payment.reference_write());
             writes.push(crate::ledger::entries::payment(&payment).write(t));
-            let after = serde_json::to_value(&payment).map_err(|_| ApiError::Internal)?;
-            let resource = format!("payment/{}", payment.id);
-            match cx
-                .commit(
-                    Action::ReceivePayment,
-                    &resource,
-                    writes,
-                    None,
-                    Some(&after),
-                )
-                .await
-            {
-                Ok(()) => {
-                    return Ok(EventReceipt {
-                        received: true,
-                        duplicate: false,
-                        payment_id: Some(payment.id),
-                    })
-                }
-                // Another delivery of this event, or this payment recorded another way.
-                Err(StoreError::ConditionFailed { index })
-                    if index == 0 || index == reference_index =>
-                {
-                    return Ok(duplicate)
-                }
-                // The invoice changed meanwhile: read it again.
-                Err(StoreError::ConditionFailed { .. }) | Err(StoreError::Contention) => {}
-                Err(e) => return Err(store_error(e)),
-            }
+            Ok(Receipt {
+                payment,
+                writes,
+                reference_index,
+            })
         }
-        Err(ApiError::Conflict(
-            "the invoice kept changing; the provider will deliver again".into(),
-        ))
     }
 
     /// Staff record a payment the provider captured and allocate it to invoices of one

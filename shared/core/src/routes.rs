@@ -69,12 +69,27 @@ pub struct IntakeResult {
 /// One record on a customer's timeline.
 #[derive(serde::Serialize, JsonSchema)]
 pub struct TimelineEntry {
-    /// lead, job, estimate or invoice.
+    /// lead, job, estimate, invoice, credit_note or payment.
     pub kind: String,
     pub id: String,
     /// When the record was created (RFC 3339); entries are in this order.
     pub at: String,
-    pub record: Value,
+    /// The record itself, as its own route answers it.
+    #[schemars(with = "Value")]
+    pub record: TimelineRecord,
+}
+
+/// A timeline entry's record, serialized as itself (`kind` says which it is): straight from
+/// the typed record to the response, without an intermediate JSON value per entry.
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+pub enum TimelineRecord {
+    Lead(crate::intake::Lead),
+    Job(crate::job::Job),
+    Estimate(crate::estimate::Estimate),
+    Invoice(crate::invoice::Invoice),
+    CreditNote(crate::credit_note::CreditNote),
+    Payment(crate::payment::Payment),
 }
 
 /// What `GET /customers/{id}/timeline` answers.

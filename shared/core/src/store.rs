@@ -10,6 +10,12 @@ use crate::keys::{IndexKey, Key};
 
 pub type Item = Map<String, Value>;
 
+/// A stored item read as a record type, in place (no copy of the item); `None` when the item
+/// is not one.
+pub fn record_of<T: serde::de::DeserializeOwned>(item: &Item) -> Option<T> {
+    T::deserialize(item).ok()
+}
+
 /// A condition on a write, checked atomically with it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
@@ -67,6 +73,9 @@ pub struct ListQuery {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Page {
     pub items: Vec<Item>,
+    /// The sort key each item is listed under (of the index, for index queries), in the same
+    /// order: it says what kind of record an item is without trying to parse it as each.
+    pub sort_keys: Vec<String>,
     pub next: Option<PageKey>,
 }
 

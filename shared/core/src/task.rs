@@ -187,7 +187,7 @@ impl Task {
     }
 
     pub fn from_item(item: &Item) -> Option<Task> {
-        serde_json::from_value(serde_json::Value::Object(item.clone())).ok()
+        crate::store::record_of(item)
     }
 
     pub fn complete(&self, by: &UserId, now: OffsetDateTime) -> Result<Task, ApiError> {
