@@ -176,6 +176,25 @@ fn provider_audit_record(
     }
 }
 
+/// The items of one transaction as `DynamoStore::commit` sends it: the writes, then the audit
+/// record.
+fn transaction(
+    store: &DynamoStore,
+    writes: &[Write],
+    record: &AuditRecord,
+) -> Res<Vec<TransactWriteItem>> {
+    let mut items = writes
+        .iter()
+        .map(|w| {
+            store
+                .transact_item(w)
+                .map_err(|e| format!("transact item: {e}").into())
+        })
+        .collect::<Res<Vec<_>>>()?;
+    items.push(audit_put(store, record)?);
+    Ok(items)
+}
+
 fn audit_put(store: &DynamoStore, record: &AuditRecord) -> Res<TransactWriteItem> {
     let put = store
         .audit_put(record)
@@ -237,19 +256,10 @@ impl IssueOp {
         ];
         writes.extend(fieldvault_core::task::for_invoice(Some(&draft), &issued));
         writes.push(self.check);
-        let mut items = writes
-            .iter()
-            .map(|w| {
-                self.store
-                    .transact_item(w)
-                    .map_err(|e| format!("transact item: {e}").into())
-            })
-            .collect::<Res<Vec<_>>>()?;
         let mut record = self.audit;
         record.resource = format!("invoice/{}", issued.id);
         record.changes = diff(Some(&b), Some(&a));
-        items.push(audit_put(&self.store, &record)?);
-        Ok(items)
+        transaction(&self.store, &writes, &record)
     }
 }
 
@@ -294,20 +304,10 @@ impl ReceiveOp {
         )
         .map_err(|e| format!("receive: {e}"))?;
         let after = serde_json::to_value(&receipt.payment)?;
-        let mut items = receipt
-            .writes
-            .iter()
-            .map(|w| {
-                self.store
-                    .transact_item(w)
-                    .map_err(|e| format!("transact item: {e}").into())
-            })
-            .collect::<Res<Vec<_>>>()?;
         let mut record = self.audit;
         record.resource = format!("payment/{}", receipt.payment.id);
         record.changes = diff(None, Some(&after));
-        items.push(audit_put(&self.store, &record)?);
-        Ok(items)
+        transaction(&self.store, &receipt.writes, &record)
     }
 }
 
