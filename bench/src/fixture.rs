@@ -74,6 +74,30 @@ impl Case {
         Case::Timeline,
     ];
 
+    /// `--cases get_customer,list_customers`: those, in the order of `ALL`. The webhook pays
+    /// what the issue case issued, so it needs that case too.
+    pub fn parse_list(raw: &str) -> Result<Vec<Case>, String> {
+        let keys: Vec<&str> = raw.split(',').map(str::trim).collect();
+        if let Some(unknown) = keys
+            .iter()
+            .find(|k| !Case::ALL.iter().any(|c| c.key() == **k))
+        {
+            let known: Vec<&str> = Case::ALL.iter().map(|c| c.key()).collect();
+            return Err(format!(
+                "unknown case {unknown:?} (one of {})",
+                known.join(", ")
+            ));
+        }
+        let cases: Vec<Case> = Case::ALL
+            .into_iter()
+            .filter(|c| keys.contains(&c.key()))
+            .collect();
+        if cases.contains(&Case::PaymentWebhook) && !cases.contains(&Case::IssueInvoice) {
+            return Err("payment_webhook pays the invoices issue_invoice issues: add it".into());
+        }
+        Ok(cases)
+    }
+
     pub fn key(self) -> &'static str {
         match self {
             Case::Intake => "intake",

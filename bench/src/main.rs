@@ -23,7 +23,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub type Res<T> = Result<T, BoxError>;
 
 const USAGE: &str = "usage: fieldvault-bench [--requests N] [--warmup N] [--seconds S] \
-[--cold-runs N] [--skip-cold] [--target-dir DIR] [--lambda-dir DIR] [--out DIR]";
+[--cold-runs N] [--skip-cold] [--cases KEY,KEY] [--target-dir DIR] [--lambda-dir DIR] [--out DIR]";
 
 struct Options {
     requests: usize,
@@ -31,6 +31,8 @@ struct Options {
     seconds: f64,
     cold_runs: usize,
     skip_cold: bool,
+    /// The actions to measure (all by default).
+    cases: Vec<Case>,
     target_dir: PathBuf,
     /// Where cargo-lambda put `<binary>/bootstrap` (default `<target-dir>/lambda`).
     lambda_dir: Option<PathBuf>,
@@ -45,6 +47,7 @@ fn options() -> Res<Options> {
         seconds: 3.0,
         cold_runs: 5,
         skip_cold: false,
+        cases: Case::ALL.to_vec(),
         target_dir: PathBuf::from("target"),
         lambda_dir: None,
         out: PathBuf::from("bench/results"),
@@ -61,6 +64,7 @@ fn options() -> Res<Options> {
             "--warmup" => o.warmup = value()?.parse()?,
             "--seconds" => o.seconds = value()?.parse()?,
             "--cold-runs" => o.cold_runs = value()?.parse()?,
+            "--cases" => o.cases = Case::parse_list(&value()?)?,
             "--target-dir" => o.target_dir = value()?.into(),
             "--lambda-dir" => o.lambda_dir = Some(value()?.into()),
             "--out" => o.out = value()?.into(),
@@ -104,16 +108,18 @@ async fn run(o: Options) -> Res<()> {
     let sign_in = phases::sign_in(&fx).await?;
     step(started, &format!("seeding {SEEDED} customers"));
     fx.seed(SEEDED).await?;
-    // Every stage of every issue request issues its own draft (warm-up included).
-    let drafts = (o.warmup + o.requests) * 4;
-    step(started, &format!("seeding {drafts} draft invoices"));
-    fx.seed_drafts(drafts).await?;
+    if o.cases.contains(&Case::IssueInvoice) {
+        // Every stage of every issue request issues its own draft (warm-up included).
+        let drafts = (o.warmup + o.requests) * 4;
+        step(started, &format!("seeding {drafts} draft invoices"));
+        fx.seed_drafts(drafts).await?;
+    }
     let fx: &'static Fixture = Box::leak(Box::new(fx));
 
     step(started, "gateway parts (JWT, event, HTTP floor)");
     let parts = phases::parts(fx, o.requests).await?;
     let mut cases = Vec::new();
-    for case in Case::ALL {
+    for &case in &o.cases {
         step(
             started,
             &format!(
@@ -125,7 +131,7 @@ async fn run(o: Options) -> Res<()> {
         );
         cases.push(phases::sequential(fx, case, o.warmup, o.requests).await?);
     }
-    for case in Case::MAIN {
+    for case in Case::MAIN.into_iter().filter(|c| o.cases.contains(c)) {
         for c in CONCURRENCY {
             step(
                 started,

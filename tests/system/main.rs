@@ -15,6 +15,7 @@ mod mfa;
 mod payments;
 mod portal;
 mod routes;
+mod runtime;
 mod tasks;
 mod tokens;
 mod users;

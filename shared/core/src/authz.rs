@@ -3,21 +3,22 @@
 //!
 //! Every request is decided by Cedar's authorizer. Two things keep that cheap (it runs on
 //! every request): the request's entities are built directly as Cedar values (no JSON to
-//! parse), and each action is decided against the policies whose action scope can match it,
-//! selected once at load (`slice_for`). A policy whose scope excludes the action can never
-//! apply to it (no action entity has parents, so `action in [..]` is membership), so the
-//! decision is the one the whole set gives; a test holds every action to that.
+//! parse), and each (role, action) is decided against the policies whose scope can match it,
+//! selected once at load (`slice_for`). A policy whose scope excludes the request can never
+//! apply to it (no action entity has parents, so `action in [..]` is membership; a principal's
+//! only parent is its role, so `principal in Role::"x"` holds only for role x), so the
+//! decision is the one the whole set gives; a test holds every role and action to that.
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::RwLock;
 
 use cedar_policy::{
     ActionConstraint, Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName,
-    EntityUid, PolicySet, Request, RestrictedExpression,
+    EntityUid, PolicySet, PrincipalConstraint, Request, RestrictedExpression,
 };
 
 use crate::actions::Action;
-use crate::caller::Caller;
+use crate::caller::{Caller, Role};
 use crate::ids::{CustomerId, TenantId, UserId};
 
 const POLICY_TEXT: &str = include_str!("../policies/fieldvault.cedar");
@@ -144,9 +145,25 @@ pub struct Denied {
     pub reason: String,
 }
 
+/// Every role a principal can have: the five shop roles and the principals no token carries.
+const PRINCIPAL_ROLES: [Role; 8] = [
+    Role::Owner,
+    Role::Admin,
+    Role::Dispatcher,
+    Role::Technician,
+    Role::Accounting,
+    Role::PaymentProvider,
+    Role::Customer,
+    Role::TelephonyProvider,
+];
+
 pub struct PolicyEngine {
-    /// Per action: its uid and the policies whose action scope can match it.
-    by_action: HashMap<Action, (EntityUid, PolicySet)>,
+    /// Each action's uid.
+    actions: HashMap<Action, EntityUid>,
+    /// Per (role, action): the policies whose scope can match it.
+    slices: HashMap<(Role, Action), PolicySet>,
+    /// Every policy, for a (role, action) without a slice.
+    all: PolicySet,
     authorizer: Authorizer,
     /// Entity types by name (`User`, `Customer`, …), parsed once.
     types: RwLock<HashMap<&'static str, EntityTypeName>>,
@@ -156,17 +173,28 @@ fn type_name(kind: &str) -> Result<EntityTypeName, String> {
     EntityTypeName::from_str(&format!("{NAMESPACE}::{kind}")).map_err(|e| e.to_string())
 }
 
-/// The policies of `all` that can apply to `action`: every policy whose action scope is
-/// unconstrained, equals it, or lists it.
-fn slice_for(all: &PolicySet, action: &EntityUid) -> Result<PolicySet, PolicyLoadError> {
+/// The policies of `all` that can apply to a principal of `role` doing `action`: every policy
+/// whose action scope is unconstrained, equals it or lists it, and whose principal scope is not
+/// `in` another role.
+fn slice_for(
+    all: &PolicySet,
+    role: &EntityUid,
+    action: &EntityUid,
+) -> Result<PolicySet, PolicyLoadError> {
     let mut slice = PolicySet::new();
     for policy in all.policies() {
-        let applies = match policy.action_constraint() {
+        let for_action = match policy.action_constraint() {
             ActionConstraint::Any => true,
             ActionConstraint::Eq(a) => &a == action,
             ActionConstraint::In(list) => list.contains(action),
         };
-        if applies {
+        let for_role = match policy.principal_constraint() {
+            PrincipalConstraint::In(e) | PrincipalConstraint::IsIn(_, e) => {
+                e.type_name() != role.type_name() || &e == role
+            }
+            _ => true,
+        };
+        if for_action && for_role {
             slice
                 .add(policy.clone())
                 .map_err(|e| PolicyLoadError(e.to_string()))?;
@@ -181,7 +209,7 @@ impl PolicyEngine {
         Self::from_policies(&all, true)
     }
 
-    /// `sliced = false` decides every action against the whole set (the tests compare).
+    /// `sliced = false` decides every request against the whole set (the tests compare).
     fn from_policies(all: &PolicySet, sliced: bool) -> Result<Self, PolicyLoadError> {
         // Templates would need linking to apply; the policy file has none, and a slice built
         // without them would silently drop them.
@@ -189,25 +217,34 @@ impl PolicyEngine {
             return Err(PolicyLoadError("policy templates are not supported".into()));
         }
         let action_type = type_name("Action").map_err(PolicyLoadError)?;
-        let mut by_action = HashMap::new();
-        for &action in Action::ALL {
-            let uid = EntityUid::from_type_name_and_id(
-                action_type.clone(),
-                EntityId::new(action.policy_name()),
-            );
-            let policies = if sliced {
-                slice_for(all, &uid)?
-            } else {
-                all.clone()
-            };
-            by_action.insert(action, (uid, policies));
+        let role_type = type_name("Role").map_err(PolicyLoadError)?;
+        let actions: HashMap<Action, EntityUid> = Action::ALL
+            .iter()
+            .map(|&a| {
+                let id = EntityId::new(a.policy_name());
+                (a, EntityUid::from_type_name_and_id(action_type.clone(), id))
+            })
+            .collect();
+        let mut slices = HashMap::new();
+        if sliced {
+            for role in PRINCIPAL_ROLES {
+                let role_uid = EntityUid::from_type_name_and_id(
+                    role_type.clone(),
+                    EntityId::new(role.as_str()),
+                );
+                for (&action, action_uid) in &actions {
+                    slices.insert((role, action), slice_for(all, &role_uid, action_uid)?);
+                }
+            }
         }
         let mut types = HashMap::new();
         for kind in ["User", "Role", "Tenant", "Customer", "AuditLog", "Job"] {
             types.insert(kind, type_name(kind).map_err(PolicyLoadError)?);
         }
         Ok(Self {
-            by_action,
+            actions,
+            slices,
+            all: all.clone(),
             authorizer: Authorizer::new(),
             types: RwLock::new(types),
         })
@@ -264,10 +301,11 @@ impl PolicyEngine {
         action: Action,
         resource: &Resource,
     ) -> Result<(Request, Entities, &PolicySet), String> {
-        let (action_uid, policies) = self
-            .by_action
+        let action_uid = self
+            .actions
             .get(&action)
             .ok_or_else(|| format!("unknown action {action:?}"))?;
+        let policies = self.slices.get(&(caller.role, action)).unwrap_or(&self.all);
         let role = self.uid("Role", caller.role.as_str())?;
         let principal = self.uid("User", caller.user.as_str())?;
         let (kind, id, attrs) = resource.parts();
@@ -357,13 +395,20 @@ mod tests {
         TenantId::parse(s).expect("tenant")
     }
 
-    /// Deciding each action against its slice of the policies gives exactly the whole set's
-    /// decisions, reasons included, for every action, principal and kind of resource.
+    /// Deciding each (role, action) against its slice of the policies gives exactly the whole
+    /// set's decisions, reasons included, for every action, principal and kind of resource.
     #[test]
-    fn per_action_slices_decide_as_the_whole_policy_set() {
+    fn sliced_policies_decide_as_the_whole_policy_set() {
         let all = PolicySet::from_str(POLICY_TEXT).expect("policies parse");
         let sliced = PolicyEngine::from_policies(&all, true).expect("sliced");
         let whole = PolicyEngine::from_policies(&all, false).expect("whole");
+        // Every principal role has its slices, and they are slices.
+        for role in PRINCIPAL_ROLES {
+            for &action in Action::ALL {
+                let slice = sliced.slices.get(&(role, action)).expect("a slice");
+                assert!(slice.policies().count() < all.policies().count());
+            }
+        }
         let mut principals: Vec<Caller> = Role::ALL.iter().map(|&r| caller("acme", r)).collect();
         for role in [
             Role::PaymentProvider,
