@@ -4,15 +4,11 @@
 //! `AWS_LAMBDA_RUNTIME_API` pointing here; init = first `GET .../invocation/next` minus the
 //! moment before spawn. The poll is held (no event), and the process is killed by its own
 //! handle.
-use std::convert::Infallible;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::TokioIo;
+use fieldvault_tools::runtime_api::RuntimeApi;
 use serde::Serialize;
 
 use crate::stats::median_ms;
@@ -20,68 +16,9 @@ use crate::Res;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(15);
 
-#[derive(Default)]
-struct RuntimeState {
-    first_next: Mutex<Option<Instant>>,
-    error: Mutex<Option<String>>,
-}
-
-async fn runtime_api(
-    state: Arc<RuntimeState>,
-    req: hyper::Request<Incoming>,
-) -> hyper::Response<Full<Bytes>> {
-    let at = Instant::now();
-    let path = req.uri().path().to_owned();
-    let reply = |status: u16, body: Bytes| {
-        let mut r = hyper::Response::new(Full::new(body));
-        *r.status_mut() =
-            hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
-        r
-    };
-    if path == "/2018-06-01/runtime/invocation/next" {
-        state
-            .first_next
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert(at);
-        // Nothing to invoke: hold the poll (the process is killed meanwhile), bounded.
-        tokio::time::sleep(RUN_TIMEOUT).await;
-        return reply(204, Bytes::new());
-    }
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_default();
-    if path.ends_with("/error") {
-        *state.error.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some(format!("{path}: {}", String::from_utf8_lossy(&body)));
-    }
-    reply(202, Bytes::from_static(b"{\"status\":\"OK\"}"))
-}
-
 /// One spawn of a function binary: its init time.
 pub async fn run_once(binary: &Path, env: &[(String, String)], log: &Path) -> Res<Duration> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-    let addr = listener.local_addr()?;
-    let state = Arc::new(RuntimeState::default());
-    let server_state = state.clone();
-    let server = tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let state = server_state.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(runtime_api(state, req).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-
+    let runtime = RuntimeApi::start(None).await?;
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -89,7 +26,7 @@ pub async fn run_once(binary: &Path, env: &[(String, String)], log: &Path) -> Re
     let mut cmd = tokio::process::Command::new(binary);
     cmd.env_clear()
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.addr().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::from(out.try_clone()?))
         .stderr(Stdio::from(out))
@@ -101,16 +38,10 @@ pub async fn run_once(binary: &Path, env: &[(String, String)], log: &Path) -> Re
 
     let deadline = spawned_at + RUN_TIMEOUT;
     let result = loop {
-        let next = *state.first_next.lock().unwrap_or_else(|e| e.into_inner());
-        let error = state
-            .error
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some(e) = error {
+        if let Some(e) = runtime.error() {
             break Err(format!("{} reported an error: {e}", binary.display()).into());
         }
-        if let Some(n) = next {
+        if let Some(n) = runtime.first_poll() {
             break Ok(n - spawned_at);
         }
         if let Some(status) = child.try_wait()? {
@@ -133,7 +64,6 @@ pub async fn run_once(binary: &Path, env: &[(String, String)], log: &Path) -> Re
     };
     let _ = child.start_kill();
     let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-    server.abort();
     result
 }
 

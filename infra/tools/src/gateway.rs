@@ -1,7 +1,6 @@
 //! The local API gateway: serves every route `template.yaml` declares, authorizes with the
 //! Cognito JWT verifier, builds a real API Gateway HTTP API (v2) event with string claims, and
 //! calls the same handler the function's Lambda binary runs.
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -11,7 +10,6 @@ use fieldvault_core::problem::{ApiError, PROBLEM_CONTENT_TYPE};
 use fieldvault_core::template::Template;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
@@ -99,26 +97,11 @@ impl Gateway {
     }
 
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
-        loop {
-            let (stream, peer) = listener.accept().await?;
-            // Responses go out whole, never held back for an ACK (Nagle), as API Gateway does.
-            if let Err(e) = stream.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY");
-            }
+        crate::http::serve(listener, move |req, peer| {
             let gateway = self.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let gateway = gateway.clone();
-                    async move { Ok::<_, Infallible>(gateway.handle(req, peer).await) }
-                });
-                if let Err(e) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    tracing::debug!(error = %e, "connection closed");
-                }
-            });
-        }
+            async move { gateway.handle(req, peer).await }
+        })
+        .await
     }
 
     async fn handle(

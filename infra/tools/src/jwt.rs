@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::signature::{ParsedPublicKey, RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
 use base64::Engine;
-use jsonwebtoken::{decode_header, Algorithm};
+use jsonwebtoken::Algorithm;
 use serde_json::Value;
 
 pub struct JwtVerifier {
@@ -103,21 +103,26 @@ impl JwtVerifier {
         if token.is_empty() {
             return Err(JwtError::Missing);
         }
-        let header = decode_header(token).map_err(|e| JwtError::Malformed(e.to_string()))?;
-        if header.alg != Algorithm::RS256 {
+        // Header and claims, read once; neither is trusted before the signature checks out.
+        let data =
+            jsonwebtoken::dangerous::insecure_decode::<serde_json::Map<String, Value>>(token)
+                .map_err(|e| JwtError::Malformed(e.to_string()))?;
+        if data.header.alg != Algorithm::RS256 {
             return Err(JwtError::Malformed("only RS256 is accepted".into()));
         }
-        let kid = header
+        let kid = data
+            .header
             .kid
+            .as_deref()
             .ok_or_else(|| JwtError::Malformed("no kid".into()))?;
-        let key = match self.key(&kid) {
+        let key = match self.key(kid) {
             Some(k) => k,
             None => {
                 self.refresh().await?;
-                self.key(&kid).ok_or(JwtError::UnknownKey)?
+                self.key(kid).ok_or(JwtError::UnknownKey)?
             }
         };
-        // The RS256 signature over `<header>.<payload>` (the header said RS256, above) ...
+        // The RS256 signature over `<header>.<payload>` ...
         let (message, signature) = token
             .rsplit_once('.')
             .ok_or_else(|| JwtError::Malformed("not three parts".into()))?;
@@ -126,10 +131,7 @@ impl JwtVerifier {
             .map_err(|_| JwtError::Malformed("signature is not base64url".into()))?;
         key.verify_sig(message.as_bytes(), &signature)
             .map_err(|_| JwtError::Invalid("InvalidSignature".into()))?;
-        // ... then the claims of that same token: issuer, expiry, not-before, subject.
-        let data =
-            jsonwebtoken::dangerous::insecure_decode::<serde_json::Map<String, Value>>(token)
-                .map_err(|e| JwtError::Malformed(e.to_string()))?;
+        // ... then the claims it signs: issuer, expiry, not-before, subject.
         check_claims(
             &data.claims,
             &self.issuer,

@@ -10,14 +10,12 @@
 //!   more than the payment's unrefunded amount).
 //! - `GET /v1/events` (API key): every delivery as signed and sent, for replay tests.
 use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fieldvault_core::webhook;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
-use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -173,19 +171,7 @@ impl Sandbox {
     }
 
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
-        loop {
-            let (stream, _) = listener.accept().await?;
-            let sandbox = self.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let sandbox = sandbox.clone();
-                    async move { Ok::<_, Infallible>(sandbox.handle(req).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
+        crate::http::serve(listener, move |req, _| self.clone().handle(req)).await
     }
 
     fn authorized(&self, req: &hyper::Request<Incoming>) -> bool {

@@ -293,13 +293,16 @@ impl App {
             }),
             Some(Begin::Fresh(claim)) => {
                 let result = logic(&self.ctx(exchange, Some(&claim)), exchange).await;
-                // Kept as JSON with the marker (only requests that carry a key get here).
-                let (status, body) = match &result {
-                    Ok(r) => (
-                        r.status,
-                        serde_json::from_str(&r.body).map_err(|_| ApiError::Internal)?,
-                    ),
-                    Err(e) => (e.status().as_u16(), Value::Null),
+                // Kept as JSON with the marker (only requests that carry a key get here). The
+                // body was serialized from a value just now, so it parses; the claim is
+                // finished either way.
+                let kept = result
+                    .as_ref()
+                    .map(|r| (r.status, serde_json::from_str(&r.body)));
+                let (status, body, result) = match kept {
+                    Ok((status, Ok(body))) => (status, body, result),
+                    Ok((_, Err(_))) => (500, Value::Null, Err(ApiError::Internal)),
+                    Err(e) => (e.status().as_u16(), Value::Null, result),
                 };
                 claim.finish(exchange.session.store(), status, &body).await;
                 result

@@ -59,13 +59,23 @@ pub enum Resource {
 }
 
 impl Resource {
-    /// The Cedar type (without namespace), id and attributes of the resource entity.
-    fn parts(&self) -> (&'static str, String, HashMap<String, Attr>) {
-        let tenant = |t: &TenantId| ("tenant".to_owned(), Attr::Str(t.to_string()));
+    /// The Cedar type (without namespace), id and attributes of the resource entity
+    /// (`user` is the type of the users its attributes name).
+    fn parts(
+        &self,
+        user: &EntityTypeName,
+    ) -> (&'static str, String, HashMap<String, RestrictedExpression>) {
+        let tenant = |t: &TenantId| tenant_attr(t);
         let technicians = |ts: &[UserId]| {
+            let users = ts.iter().map(|u| {
+                RestrictedExpression::new_entity_uid(EntityUid::from_type_name_and_id(
+                    user.clone(),
+                    EntityId::new(u.as_str()),
+                ))
+            });
             (
                 "assigned_technicians".to_owned(),
-                Attr::Users(ts.iter().map(|u| u.to_string()).collect()),
+                RestrictedExpression::new_set(users),
             )
         };
         match self {
@@ -87,12 +97,9 @@ impl Resource {
                 role,
                 new_role,
             } => {
-                let mut attrs = HashMap::from([
-                    tenant(t),
-                    ("role".into(), Attr::Str(role.as_str().to_owned())),
-                ]);
+                let mut attrs = HashMap::from([tenant(t), ("role".into(), string(role.as_str()))]);
                 if let Some(r) = new_role {
-                    attrs.insert("new_role".into(), Attr::Str(r.as_str().to_owned()));
+                    attrs.insert("new_role".into(), string(r.as_str()));
                 }
                 ("User", id.clone(), attrs)
             }
@@ -127,11 +134,13 @@ impl Resource {
     }
 }
 
-/// An attribute value of a request entity.
-enum Attr {
-    Str(String),
-    /// A set of `Fieldvault::User` entities.
-    Users(Vec<String>),
+fn string(s: &str) -> RestrictedExpression {
+    RestrictedExpression::new_string(s.to_owned())
+}
+
+/// Every entity of a request names its tenant.
+fn tenant_attr(t: &TenantId) -> (String, RestrictedExpression) {
+    ("tenant".to_owned(), string(t.as_str()))
 }
 
 /// Why the policy engine could not be built (a broken policy file): fail at start, never allow.
@@ -250,47 +259,23 @@ impl PolicyEngine {
         })
     }
 
-    fn uid(&self, kind: &'static str, id: &str) -> Result<EntityUid, String> {
-        let known = self
-            .types
-            .read()
-            .ok()
-            .and_then(|types| types.get(kind).cloned());
-        let ty = match known {
-            Some(ty) => ty,
-            None => {
-                let ty = type_name(kind)?;
-                if let Ok(mut types) = self.types.write() {
-                    types.insert(kind, ty.clone());
-                }
-                ty
-            }
-        };
-        Ok(EntityUid::from_type_name_and_id(ty, EntityId::new(id)))
+    /// The entity type `Fieldvault::<kind>`, parsed once.
+    fn type_of(&self, kind: &'static str) -> Result<EntityTypeName, String> {
+        if let Some(ty) = self.types.read().ok().and_then(|t| t.get(kind).cloned()) {
+            return Ok(ty);
+        }
+        let ty = type_name(kind)?;
+        if let Ok(mut types) = self.types.write() {
+            types.insert(kind, ty.clone());
+        }
+        Ok(ty)
     }
 
-    fn entity(
-        &self,
-        uid: EntityUid,
-        attrs: HashMap<String, Attr>,
-        parents: HashSet<EntityUid>,
-    ) -> Result<Entity, String> {
-        let mut values = HashMap::with_capacity(attrs.len());
-        for (name, attr) in attrs {
-            let value = match attr {
-                Attr::Str(s) => RestrictedExpression::new_string(s),
-                Attr::Users(ids) => RestrictedExpression::new_set(
-                    ids.iter()
-                        .map(|id| {
-                            self.uid("User", id)
-                                .map(RestrictedExpression::new_entity_uid)
-                        })
-                        .collect::<Result<Vec<_>, _>>()?,
-                ),
-            };
-            values.insert(name, value);
-        }
-        Entity::new(uid, values, parents).map_err(|e| e.to_string())
+    fn uid(&self, kind: &'static str, id: &str) -> Result<EntityUid, String> {
+        Ok(EntityUid::from_type_name_and_id(
+            self.type_of(kind)?,
+            EntityId::new(id),
+        ))
     }
 
     /// The request's entities: the principal (with its tenant, a child of its role), the role,
@@ -308,19 +293,21 @@ impl PolicyEngine {
         let policies = self.slices.get(&(caller.role, action)).unwrap_or(&self.all);
         let role = self.uid("Role", caller.role.as_str())?;
         let principal = self.uid("User", caller.user.as_str())?;
-        let (kind, id, attrs) = resource.parts();
+        let (kind, id, attrs) = resource.parts(&self.type_of("User")?);
         let resource_uid = self.uid(kind, &id)?;
+        let entity =
+            |uid, attrs, parents| Entity::new(uid, attrs, parents).map_err(|e| e.to_string());
         let mut entities = vec![
-            self.entity(
+            entity(
                 principal.clone(),
-                HashMap::from([("tenant".into(), Attr::Str(caller.tenant.to_string()))]),
+                HashMap::from([tenant_attr(&caller.tenant)]),
                 HashSet::from([role.clone()]),
             )?,
             Entity::new_no_attrs(role, HashSet::new()),
         ];
         // A user acting on their own user record is the same entity: merge, don't duplicate.
         if resource_uid != principal {
-            entities.push(self.entity(resource_uid.clone(), attrs, HashSet::new())?);
+            entities.push(entity(resource_uid.clone(), attrs, HashSet::new())?);
         }
         let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
         let request = Request::new(
