@@ -570,6 +570,11 @@ impl Fixture {
 
     /// Send a request through the local gateway; the status and the whole body.
     pub async fn call(&self, spec: &Spec, token: &str) -> Res<(u16, Vec<u8>)> {
+        self.send(self.http_request(spec, token)?).await
+    }
+
+    /// The HTTP request a client sends the gateway for `spec`.
+    pub fn http_request(&self, spec: &Spec, token: &str) -> Res<reqwest::Request> {
         let mut url = format!("{}{}", self.api, spec.path);
         if let Some((k, v)) = &spec.query {
             url.push_str(&format!("?{k}={v}"));
@@ -585,7 +590,12 @@ impl Fixture {
                 .header(http::header::CONTENT_TYPE, "application/json")
                 .body(b.to_string());
         }
-        let resp = req.send().await?;
+        Ok(req.build()?)
+    }
+
+    /// Send a built request; the status and the whole body.
+    pub async fn send(&self, request: reqwest::Request) -> Res<(u16, Vec<u8>)> {
+        let resp = self.http.execute(request).await?;
         let status = resp.status().as_u16();
         let body = resp.bytes().await?;
         Ok((status, body.to_vec()))

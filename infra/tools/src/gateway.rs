@@ -140,9 +140,14 @@ impl Gateway {
         } else {
             None
         };
-        let bytes = match Limited::new(body, MAX_PAYLOAD).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => return problem(ApiError::PayloadTooLarge),
+        // A request without a body (most GETs) has nothing to collect.
+        let bytes = if hyper::body::Body::is_end_stream(&body) {
+            Bytes::new()
+        } else {
+            match Limited::new(body, MAX_PAYLOAD).collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(_) => return problem(ApiError::PayloadTooLarge),
+            }
         };
         let event = event_json(
             &parts,

@@ -3,7 +3,7 @@
 //! `client_id` for access tokens). Anything else about the token is the handler's business
 //! (it refuses id tokens), exactly as in AWS.
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use aws_lc_rs::signature::{ParsedPublicKey, RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
 use base64::Engine;
@@ -17,7 +17,42 @@ pub struct JwtVerifier {
     /// The JWKS's RS256 keys by `kid`, parsed once (the RSA key set up for verifying, not
     /// rebuilt from its modulus and exponent at every request).
     keys: RwLock<HashMap<String, Arc<ParsedPublicKey>>>,
+    /// Tokens whose signature has checked out against the current key set.
+    verified: Mutex<VerifiedTokens>,
     http: reqwest::Client,
+}
+
+/// Tokens whose RS256 signature checked out, by their exact text, with their claims, so a
+/// token seen again skips the RSA operation (as Envoy's `jwt_authn` can cache verified
+/// tokens). Only the signature is remembered: expiry, not-before, issuer and audience are
+/// checked again at every use. Emptied whenever the key set is reloaded, and bounded.
+#[derive(Default)]
+struct VerifiedTokens {
+    by_token: HashMap<String, Arc<serde_json::Map<String, Value>>>,
+}
+
+impl VerifiedTokens {
+    /// More distinct live tokens than a local stack (or the benchmark) ever holds.
+    const CAPACITY: usize = 4096;
+
+    fn get(&self, token: &str) -> Option<Arc<serde_json::Map<String, Value>>> {
+        self.by_token.get(token).cloned()
+    }
+
+    fn insert(&mut self, token: &str, claims: Arc<serde_json::Map<String, Value>>, now: i64) {
+        if self.by_token.len() >= Self::CAPACITY {
+            // Expired tokens go first; if every one is live, start over.
+            self.by_token.retain(|_, c| {
+                c.get("exp")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|e| e >= now)
+            });
+            if self.by_token.len() >= Self::CAPACITY {
+                self.by_token.clear();
+            }
+        }
+        self.by_token.insert(token.to_owned(), claims);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +78,7 @@ impl JwtVerifier {
             audiences,
             jwks_url,
             keys: RwLock::new(HashMap::new()),
+            verified: Mutex::new(VerifiedTokens::default()),
             http: {
                 fieldvault_aws::install_tls_provider();
                 reqwest::Client::new()
@@ -81,7 +117,16 @@ impl JwtVerifier {
         if let Ok(mut slot) = self.keys.write() {
             *slot = keys;
         }
+        // A key may have gone: nothing verified with the old set is trusted any longer.
+        self.forget_verified();
         Ok(())
+    }
+
+    /// Forget every verified token (the next use of each is verified from scratch).
+    pub fn forget_verified(&self) {
+        if let Ok(mut v) = self.verified.lock() {
+            v.by_token.clear();
+        }
     }
 
     fn key(&self, kid: &str) -> Option<Arc<ParsedPublicKey>> {
@@ -93,7 +138,7 @@ impl JwtVerifier {
     pub async fn verify(
         &self,
         authorization: Option<&str>,
-    ) -> Result<serde_json::Map<String, Value>, JwtError> {
+    ) -> Result<Arc<serde_json::Map<String, Value>>, JwtError> {
         let raw = authorization.ok_or(JwtError::Missing)?.trim();
         let token = raw
             .strip_prefix("Bearer ")
@@ -102,6 +147,12 @@ impl JwtVerifier {
             .trim();
         if token.is_empty() {
             return Err(JwtError::Missing);
+        }
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let seen = self.verified.lock().ok().and_then(|v| v.get(token));
+        if let Some(claims) = seen {
+            self.admit(&claims, now)?;
+            return Ok(claims);
         }
         // Header and claims, read once; neither is trusted before the signature checks out.
         let data =
@@ -131,13 +182,19 @@ impl JwtVerifier {
             .map_err(|_| JwtError::Malformed("signature is not base64url".into()))?;
         key.verify_sig(message.as_bytes(), &signature)
             .map_err(|_| JwtError::Invalid("InvalidSignature".into()))?;
-        // ... then the claims it signs: issuer, expiry, not-before, subject.
-        check_claims(
-            &data.claims,
-            &self.issuer,
-            time::OffsetDateTime::now_utc().unix_timestamp(),
-        )?;
-        let claims = data.claims;
+        // ... then the claims it signs.
+        let claims = Arc::new(data.claims);
+        self.admit(&claims, now)?;
+        if let Ok(mut v) = self.verified.lock() {
+            v.insert(token, claims.clone(), now);
+        }
+        Ok(claims)
+    }
+
+    /// What a signed token's claims must say at `now`: issuer, expiry, not-before, subject
+    /// (`check_claims`), and an allowed audience.
+    fn admit(&self, claims: &serde_json::Map<String, Value>, now: i64) -> Result<(), JwtError> {
+        check_claims(claims, &self.issuer, now)?;
         let audience = claims
             .get("client_id")
             .or_else(|| claims.get("aud"))
@@ -146,7 +203,7 @@ impl JwtVerifier {
         if !self.audiences.iter().any(|a| a == audience) {
             return Err(JwtError::Audience);
         }
-        Ok(claims)
+        Ok(())
     }
 }
 
@@ -232,6 +289,95 @@ mod tests {
         }
         let text_exp = serde_json::json!({"iss": iss, "sub": "u", "exp": "100"});
         assert!(check_claims(&claims(text_exp), iss, 60).is_err());
+    }
+
+    const ISS: &str = "https://cognito-idp.us-east-1.amazonaws.com/pool";
+
+    fn verifier() -> JwtVerifier {
+        JwtVerifier::new(
+            ISS.into(),
+            vec!["client".into()],
+            "http://127.0.0.1:9/jwks".into(),
+        )
+    }
+
+    /// As if `token` had passed the signature check with claims `claims`.
+    fn remember(v: &JwtVerifier, token: &str, claims: Value) {
+        let claims = Arc::new(claims.as_object().cloned().expect("object"));
+        v.verified.lock().expect("lock").insert(token, claims, 0);
+    }
+
+    fn now() -> i64 {
+        time::OffsetDateTime::now_utc().unix_timestamp()
+    }
+
+    /// Claims of a token for `client` that expires `exp_in` seconds from now.
+    fn claims_for(client: &str, exp_in: i64) -> Value {
+        serde_json::json!({"iss": ISS, "sub": "u", "client_id": client, "exp": now() + exp_in})
+    }
+
+    #[tokio::test]
+    async fn a_verified_token_is_still_checked_for_expiry_issuer_and_audience_at_every_use() {
+        let v = verifier();
+        remember(&v, "live", claims_for("client", 600));
+        let claims = v.verify(Some("Bearer live")).await.expect("live token");
+        assert_eq!(claims["sub"], "u");
+
+        remember(&v, "expired", claims_for("client", -1));
+        assert!(matches!(
+            v.verify(Some("expired")).await,
+            Err(JwtError::Invalid(_))
+        ));
+
+        let mut early = claims_for("client", 600);
+        early["nbf"] = (now() + 300).into();
+        remember(&v, "early", early);
+        assert!(matches!(
+            v.verify(Some("early")).await,
+            Err(JwtError::Invalid(_))
+        ));
+
+        remember(&v, "other", claims_for("other", 600));
+        assert!(matches!(
+            v.verify(Some("other")).await,
+            Err(JwtError::Audience)
+        ));
+    }
+
+    #[tokio::test]
+    async fn forgotten_tokens_are_verified_from_scratch() {
+        let v = verifier();
+        remember(&v, "not-a-jwt", claims_for("client", 600));
+        assert!(v.verify(Some("not-a-jwt")).await.is_ok());
+        v.forget_verified();
+        assert!(matches!(
+            v.verify(Some("not-a-jwt")).await,
+            Err(JwtError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn the_verified_set_is_bounded_and_sheds_expired_tokens_first() {
+        let mut set = VerifiedTokens::default();
+        let claims = |exp: i64| {
+            Arc::new(
+                serde_json::json!({"exp": exp})
+                    .as_object()
+                    .cloned()
+                    .expect("object"),
+            )
+        };
+        for i in 0..VerifiedTokens::CAPACITY {
+            let exp = if i % 2 == 0 { 10 } else { 1000 };
+            set.insert(&format!("t{i}"), claims(exp), 0);
+        }
+        set.insert("next", claims(1000), 100);
+        assert_eq!(set.by_token.len(), VerifiedTokens::CAPACITY / 2 + 1);
+        assert!(set.get("t1").is_some() && set.get("t0").is_none() && set.get("next").is_some());
+        for i in 0..VerifiedTokens::CAPACITY {
+            set.insert(&format!("u{i}"), claims(1000), 100);
+        }
+        assert!(set.by_token.len() <= VerifiedTokens::CAPACITY);
     }
 
     #[test]
