@@ -511,12 +511,7 @@ impl Fixture {
                 signature: None,
             },
             Case::IssueInvoice => {
-                let i = self.next_draft.fetch_add(1, Ordering::Relaxed);
-                let id = self
-                    .drafts
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| "none-left".into());
+                let id = self.take_draft(&self.next_draft);
                 Spec {
                     method: "POST",
                     route: "/invoices/{id}/issue",
@@ -528,12 +523,7 @@ impl Fixture {
                 }
             }
             Case::PaymentWebhook => {
-                let i = self.next_paid.fetch_add(1, Ordering::Relaxed);
-                let invoice = self
-                    .drafts
-                    .get(i)
-                    .cloned()
-                    .unwrap_or_else(|| "none-left".into());
+                let invoice = self.take_draft(&self.next_paid);
                 let now = time::OffsetDateTime::now_utc().unix_timestamp();
                 let event = ulid::Ulid::new();
                 // As the sandbox provider sends it (infra/tools/src/sandbox.rs).
@@ -566,6 +556,16 @@ impl Fixture {
                 }
             }
         }
+    }
+
+    /// The next of the seeded drafts by `counter` (issuing and paying each walk them in order);
+    /// past the last, an id no invoice has (that request then fails visibly).
+    fn take_draft(&self, counter: &AtomicUsize) -> String {
+        let i = counter.fetch_add(1, Ordering::Relaxed);
+        self.drafts
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| "none-left".into())
     }
 
     /// Send a request through the local gateway; the status and the whole body.

@@ -255,6 +255,18 @@ struct EventJwt {
     scopes: Option<Vec<String>>,
 }
 
+/// Add `value` under `key`, joined to an earlier value with a comma, as API Gateway passes
+/// repeated headers and query parameters.
+fn join_value(map: &mut Map<String, Value>, key: String, value: String) {
+    let entry = map
+        .entry(key)
+        .or_insert_with(|| Value::String(String::new()));
+    *entry = match entry.as_str() {
+        Some("") | None => Value::String(value),
+        Some(prev) => Value::String(format!("{prev},{value}")),
+    };
+}
+
 fn event_json(
     parts: &http::request::Parts,
     method: &str,
@@ -272,27 +284,13 @@ fn event_json(
             cookies.extend(v.split(';').map(|c| c.trim().to_owned()));
             continue;
         }
-        let entry = headers
-            .entry(name.as_str().to_owned())
-            .or_insert_with(|| Value::String(String::new()));
-        *entry = match entry.as_str() {
-            Some("") => Value::String(v),
-            Some(prev) => Value::String(format!("{prev},{v}")),
-            None => Value::String(v),
-        };
+        join_value(&mut headers, name.as_str().to_owned(), v);
     }
     let raw_query = parts.uri.query().unwrap_or_default();
     let mut query = Map::new();
     if let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(raw_query) {
         for (k, v) in pairs {
-            let entry = query
-                .entry(k)
-                .or_insert_with(|| Value::String(String::new()));
-            *entry = match entry.as_str() {
-                Some("") => Value::String(v),
-                Some(prev) => Value::String(format!("{prev},{v}")),
-                None => Value::String(v),
-            };
+            join_value(&mut query, k, v);
         }
     }
     let (body, encoded) = match std::str::from_utf8(body) {

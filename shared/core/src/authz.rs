@@ -65,7 +65,6 @@ impl Resource {
         &self,
         user: &EntityTypeName,
     ) -> (&'static str, String, HashMap<String, RestrictedExpression>) {
-        let tenant = |t: &TenantId| tenant_attr(t);
         let technicians = |ts: &[UserId]| {
             let users = ts.iter().map(|u| {
                 RestrictedExpression::new_entity_uid(EntityUid::from_type_name_and_id(
@@ -79,8 +78,8 @@ impl Resource {
             )
         };
         match self {
-            Resource::Tenant(t) => ("Tenant", t.to_string(), HashMap::from([tenant(t)])),
-            Resource::User(t, u) => ("User", u.to_string(), HashMap::from([tenant(t)])),
+            Resource::Tenant(t) => ("Tenant", t.to_string(), HashMap::from([tenant_attr(t)])),
+            Resource::User(t, u) => ("User", u.to_string(), HashMap::from([tenant_attr(t)])),
             Resource::Customer {
                 tenant: t,
                 id,
@@ -88,16 +87,17 @@ impl Resource {
             } => (
                 "Customer",
                 id.to_string(),
-                HashMap::from([tenant(t), technicians(assigned_technicians)]),
+                HashMap::from([tenant_attr(t), technicians(assigned_technicians)]),
             ),
-            Resource::AuditLog(t) => ("AuditLog", t.to_string(), HashMap::from([tenant(t)])),
+            Resource::AuditLog(t) => ("AuditLog", t.to_string(), HashMap::from([tenant_attr(t)])),
             Resource::ManagedUser {
                 tenant: t,
                 id,
                 role,
                 new_role,
             } => {
-                let mut attrs = HashMap::from([tenant(t), ("role".into(), string(role.as_str()))]);
+                let mut attrs =
+                    HashMap::from([tenant_attr(t), ("role".into(), string(role.as_str()))]);
                 if let Some(r) = new_role {
                     attrs.insert("new_role".into(), string(r.as_str()));
                 }
@@ -110,13 +110,13 @@ impl Resource {
             } => (
                 "Job",
                 id.to_string(),
-                HashMap::from([tenant(t), technicians(assigned_technicians)]),
+                HashMap::from([tenant_attr(t), technicians(assigned_technicians)]),
             ),
             Resource::Record {
                 tenant: t,
                 kind,
                 id,
-            } => (*kind, id.clone(), HashMap::from([tenant(t)])),
+            } => (*kind, id.clone(), HashMap::from([tenant_attr(t)])),
         }
     }
 
