@@ -18,6 +18,10 @@ use fieldvault_core::template::Template;
 use fieldvault_tools::gateway::Gateway;
 use fieldvault_tools::jwt::{stringify_claims, JwtVerifier};
 use fieldvault_tools::provision::{provision, LocalStack};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Map, Value};
 
 use crate::Res;
@@ -198,7 +202,11 @@ pub struct Fixture {
     pub metrics: Arc<DynamoMetrics>,
     pub stack: LocalStack,
     pub api: String,
+    /// For concurrent load (a pool of connections).
     pub http: reqwest::Client,
+    /// For the sequential stages: one kept-alive HTTP/1.1 connection with hyper's own client
+    /// (no pool, no client-library layers), so a stage's time is the gateway's, not a client's.
+    direct: tokio::sync::Mutex<http1::SendRequest<Full<Bytes>>>,
     /// A plain DynamoDB client: base credentials, no STS, no policy guard, no counting.
     pub bare: aws_sdk_dynamodb::Client,
     pub tenant: TenantId,
@@ -288,7 +296,8 @@ impl Fixture {
         let app: &'static App = Box::leak(Box::new(App::with_sessions(sessions)?));
 
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        let api = format!("http://{}", listener.local_addr()?);
+        let addr = listener.local_addr()?;
+        let api = format!("http://{addr}");
         let gateway = Arc::new(Gateway::from_template(
             app,
             &Template::embedded()?,
@@ -301,6 +310,14 @@ impl Fixture {
         tokio::spawn(async move {
             if let Err(e) = gateway.serve(listener).await {
                 eprintln!("fieldvault-bench: gateway stopped: {e}");
+            }
+        });
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (direct, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                eprintln!("fieldvault-bench: connection to the gateway closed: {e}");
             }
         });
         let http = reqwest::Client::builder()
@@ -372,6 +389,7 @@ impl Fixture {
             stack,
             api,
             http,
+            direct: tokio::sync::Mutex::new(direct),
             tenant,
             users,
             customers: Vec::new(),
@@ -568,36 +586,77 @@ impl Fixture {
             .unwrap_or_else(|| "none-left".into())
     }
 
-    /// Send a request through the local gateway; the status and the whole body.
+    /// Send a request through the local gateway from the connection pool (concurrent load
+    /// may call this from many tasks); the status and the whole body.
     pub async fn call(&self, spec: &Spec, token: &str) -> Res<(u16, Vec<u8>)> {
-        self.send(self.http_request(spec, token)?).await
-    }
-
-    /// The HTTP request a client sends the gateway for `spec`.
-    pub fn http_request(&self, spec: &Spec, token: &str) -> Res<reqwest::Request> {
-        let mut url = format!("{}{}", self.api, spec.path);
-        if let Some((k, v)) = &spec.query {
-            url.push_str(&format!("?{k}={v}"));
+        let (method, uri, headers, body) = self.request_parts(spec, token)?;
+        let mut req = self
+            .http
+            .request(method, format!("{}{uri}", self.api))
+            .headers(headers);
+        if let Some(b) = body {
+            req = req.body(b);
         }
-        let method = reqwest::Method::from_bytes(spec.method.as_bytes())?;
-        let mut req = self.http.request(method, url);
-        req = match &spec.signature {
-            Some(signature) => req.header(fieldvault_core::webhook::SIGNATURE_HEADER, signature),
-            None => req.bearer_auth(token),
-        };
-        if let Some(b) = &spec.body {
-            req = req
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .body(b.to_string());
-        }
-        Ok(req.build()?)
-    }
-
-    /// Send a built request; the status and the whole body.
-    pub async fn send(&self, request: reqwest::Request) -> Res<(u16, Vec<u8>)> {
-        let resp = self.http.execute(request).await?;
+        let resp = req.send().await?;
         let status = resp.status().as_u16();
         let body = resp.bytes().await?;
+        Ok((status, body.to_vec()))
+    }
+
+    /// What a client sends the gateway for `spec`: method, path and query, headers, body.
+    fn request_parts(
+        &self,
+        spec: &Spec,
+        token: &str,
+    ) -> Res<(http::Method, String, http::HeaderMap, Option<String>)> {
+        let mut uri = spec.path.clone();
+        if let Some((k, v)) = &spec.query {
+            uri.push_str(&format!("?{k}={v}"));
+        }
+        let mut headers = http::HeaderMap::new();
+        headers.insert(http::header::USER_AGENT, USER_AGENT.parse()?);
+        match &spec.signature {
+            Some(signature) => headers.insert(
+                fieldvault_core::webhook::SIGNATURE_HEADER,
+                signature.parse()?,
+            ),
+            None => headers.insert(
+                http::header::AUTHORIZATION,
+                format!("Bearer {token}").parse()?,
+            ),
+        };
+        let body = spec.body.as_ref().map(|b| b.to_string());
+        if body.is_some() {
+            headers.insert(http::header::CONTENT_TYPE, "application/json".parse()?);
+        }
+        Ok((
+            http::Method::from_bytes(spec.method.as_bytes())?,
+            uri,
+            headers,
+            body,
+        ))
+    }
+
+    /// The HTTP request the sequential stages send the gateway for `spec` (`send`).
+    pub fn http_request(&self, spec: &Spec, token: &str) -> Res<hyper::Request<Full<Bytes>>> {
+        let (method, uri, headers, body) = self.request_parts(spec, token)?;
+        let mut req = hyper::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(http::header::HOST, self.api.trim_start_matches("http://"))
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))?;
+        req.headers_mut().extend(headers);
+        Ok(req)
+    }
+
+    /// Send a built request on the sequential stages' connection; the status and the whole
+    /// body.
+    pub async fn send(&self, request: hyper::Request<Full<Bytes>>) -> Res<(u16, Vec<u8>)> {
+        let mut direct = self.direct.lock().await;
+        direct.ready().await?;
+        let resp = direct.send_request(request).await?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await?.to_bytes();
         Ok((status, body.to_vec()))
     }
 

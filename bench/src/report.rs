@@ -367,13 +367,14 @@ pub fn markdown(r: &Results) -> String {
         s,
         "\nGateway parts (p50): HTTP round trip over loopback answered by the gateway without a \
          handler {} ms; JWT verification (RS256) {} ms, a token already verified (signature remembered, claims checked) {} ms; building + parsing the API Gateway event \
-         {} ms. Handler parts (p50): one Cedar authorization {} ms; shaping a 25-item list page \
-         (attribute values → Customer → JSON) {} ms.\n",
+         {} ms. Handler parts (p50): one Cedar authorization {} ms, the same decision again \
+         (remembered) {} ms; shaping a 25-item list page (attribute values → Customer → JSON) {} ms.\n",
         ms(p.http_floor.p50_us),
         ms(p.jwt_verify.p50_us),
         ms(p.jwt_seen.p50_us),
         ms(p.event_round_trip.p50_us),
         ms(p.cedar_decide.p50_us),
+        ms(p.cedar_seen.p50_us),
         ms(p.list_shaping.p50_us)
     );
 

@@ -42,11 +42,9 @@ pub async fn create_invoice<S: TenantStore>(
         Some(job_id) => {
             let job = cx
                 .store
-                .get(&keys::job(t, &job_id))
+                .get_record::<Job>(&keys::job(t, &job_id))
                 .await
                 .map_err(store_error)?
-                .as_ref()
-                .and_then(Job::from_item)
                 .filter(|j| j.customer_id == input.customer_id)
                 .ok_or_else(|| {
                     ApiError::invalid_field("job_id", "is not a job of this customer")
@@ -107,11 +105,9 @@ async fn deposit_invoice<S: TenantStore>(
         .ok_or_else(|| ApiError::invalid_field("estimate_id", "is required for a deposit"))?;
     let estimate = cx
         .store
-        .get(&keys::estimate(&cx.caller.tenant, &estimate_id))
+        .get_record::<Estimate>(&keys::estimate(&cx.caller.tenant, &estimate_id))
         .await
         .map_err(store_error)?
-        .as_ref()
-        .and_then(Estimate::from_item)
         .ok_or_else(|| ApiError::invalid_field("estimate_id", "is not an estimate"))?;
     Invoice::deposit(input, &estimate, &cx.caller.user, cx.now(), cx.ids)
 }

@@ -40,11 +40,9 @@ pub async fn create_job<S: TenantStore>(cx: &Ctx<'_, S>, input: &NewJob) -> Resu
             }
             let estimate = cx
                 .store
-                .get(&keys::estimate(t, &estimate_id))
+                .get_record::<Estimate>(&keys::estimate(t, &estimate_id))
                 .await
                 .map_err(store_error)?
-                .as_ref()
-                .and_then(Estimate::from_item)
                 .filter(|e| e.customer_id == input.customer_id)
                 .ok_or_else(|| {
                     ApiError::invalid_field("estimate_id", "is not an estimate of this customer")

@@ -26,13 +26,10 @@ pub async fn load_customer<S: TenantStore>(
     raw_id: &str,
 ) -> Result<Customer, ApiError> {
     let id = CustomerId::parse(raw_id).map_err(|_| ApiError::NotFound)?;
-    let item = cx
-        .store
-        .get(&keys::customer(&cx.caller.tenant, &id))
+    cx.store
+        .get_record::<Customer>(&keys::customer(&cx.caller.tenant, &id))
         .await
-        .map_err(store_error)?;
-    item.as_ref()
-        .and_then(Customer::from_item)
+        .map_err(store_error)?
         .ok_or(ApiError::NotFound)
 }
 

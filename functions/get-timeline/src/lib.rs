@@ -117,11 +117,9 @@ pub async fn timeline<S: TenantStore>(cx: &Ctx<'_, S>, raw_id: &str) -> Result<T
     let id = CustomerId::parse(raw_id).map_err(|_| ApiError::NotFound)?;
     let customer = cx
         .store
-        .get(&keys::customer(t, &id))
+        .get_record::<Customer>(&keys::customer(t, &id))
         .await
         .map_err(store_error)?
-        .as_ref()
-        .and_then(Customer::from_item)
         .ok_or(ApiError::NotFound)?;
     let resource = Resource::Customer {
         tenant: customer.tenant_id.clone(),

@@ -11,10 +11,11 @@ use fieldvault_core::template::Template;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
 
-use crate::jwt::{stringify_claims, JwtVerifier};
+use crate::jwt::{JwtVerifier, Verified};
 use crate::registry::{handler_for, Handler};
 
 /// API Gateway's own payload limit.
@@ -129,7 +130,7 @@ impl Gateway {
                 .get(http::header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok());
             match self.verifier.verify(auth).await {
-                Ok(c) => Some(stringify_claims(&c)),
+                Ok(verified) => Some(verified),
                 Err(e) => {
                     tracing::info!(error = %e, "token refused by the authorizer");
                     return problem(ApiError::Unauthenticated(
@@ -154,7 +155,7 @@ impl Gateway {
             &route.method,
             &route.path,
             params,
-            claims,
+            claims.as_deref().map(Verified::forwarded),
             &bytes,
             peer,
         );
@@ -230,7 +231,7 @@ struct EventContext<'a> {
     time: String,
     time_epoch: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    authorizer: Option<EventAuthorizer>,
+    authorizer: Option<EventAuthorizer<'a>>,
 }
 
 #[derive(Serialize)]
@@ -244,13 +245,13 @@ struct EventHttp<'a> {
 }
 
 #[derive(Serialize)]
-struct EventAuthorizer {
-    jwt: EventJwt,
+struct EventAuthorizer<'a> {
+    jwt: EventJwt<'a>,
 }
 
 #[derive(Serialize)]
-struct EventJwt {
-    claims: Map<String, Value>,
+struct EventJwt<'a> {
+    claims: &'a RawValue,
     /// Always null: routes require no scopes.
     scopes: Option<Vec<String>>,
 }
@@ -272,7 +273,7 @@ fn event_json(
     method: &str,
     route_path: &str,
     params: Map<String, Value>,
-    claims: Option<Map<String, Value>>,
+    claims: Option<&RawValue>,
     body: &[u8],
     peer: SocketAddr,
 ) -> Result<String, serde_json::Error> {

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use aws_lc_rs::signature::{ParsedPublicKey, RsaPublicKeyComponents, RSA_PKCS1_2048_8192_SHA256};
 use base64::Engine;
 use jsonwebtoken::Algorithm;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 pub struct JwtVerifier {
@@ -28,18 +29,47 @@ pub struct JwtVerifier {
 /// checked again at every use. Emptied whenever the key set is reloaded, and bounded.
 #[derive(Default)]
 struct VerifiedTokens {
-    by_token: HashMap<String, Arc<serde_json::Map<String, Value>>>,
+    by_token: HashMap<String, Arc<Verified>>,
+}
+
+/// A token's claims once its signature checked out, and the same claims as the authorizer
+/// forwards them to a Lambda (`stringify_claims`), as JSON: written once per token, not once
+/// per request. Reads as the claims.
+#[derive(Debug)]
+pub struct Verified {
+    claims: serde_json::Map<String, Value>,
+    forwarded: Box<RawValue>,
+}
+
+impl Verified {
+    fn new(claims: serde_json::Map<String, Value>) -> Result<Verified, JwtError> {
+        let forwarded = serde_json::value::to_raw_value(&stringify_claims(&claims))
+            .map_err(|e| JwtError::Malformed(e.to_string()))?;
+        Ok(Verified { claims, forwarded })
+    }
+
+    /// The claims as the authorizer hands them to the function (every value a string).
+    pub fn forwarded(&self) -> &RawValue {
+        &self.forwarded
+    }
+}
+
+impl std::ops::Deref for Verified {
+    type Target = serde_json::Map<String, Value>;
+    fn deref(&self) -> &Self::Target {
+        &self.claims
+    }
 }
 
 impl VerifiedTokens {
     /// More distinct live tokens than a local stack (or the benchmark) ever holds.
     const CAPACITY: usize = 4096;
 
-    fn get(&self, token: &str) -> Option<Arc<serde_json::Map<String, Value>>> {
+    fn get(&self, token: &str) -> Option<Arc<Verified>> {
         self.by_token.get(token).cloned()
     }
 
-    fn insert(&mut self, token: &str, claims: Arc<serde_json::Map<String, Value>>, now: i64) {
+    fn insert(&mut self, token: &str, claims: Arc<Verified>, now: i64) {
         if self.by_token.len() >= Self::CAPACITY {
             // Expired tokens go first; if every one is live, start over.
             self.by_token.retain(|_, c| {
@@ -135,10 +165,7 @@ impl JwtVerifier {
 
     /// Verify `Authorization: Bearer <token>` (the prefix is optional, as in API Gateway) and
     /// return the token's claims.
-    pub async fn verify(
-        &self,
-        authorization: Option<&str>,
-    ) -> Result<Arc<serde_json::Map<String, Value>>, JwtError> {
+    pub async fn verify(&self, authorization: Option<&str>) -> Result<Arc<Verified>, JwtError> {
         let raw = authorization.ok_or(JwtError::Missing)?.trim();
         let token = raw
             .strip_prefix("Bearer ")
@@ -183,8 +210,8 @@ impl JwtVerifier {
         key.verify_sig(message.as_bytes(), &signature)
             .map_err(|_| JwtError::Invalid("InvalidSignature".into()))?;
         // ... then the claims it signs.
-        let claims = Arc::new(data.claims);
-        self.admit(&claims, now)?;
+        self.admit(&data.claims, now)?;
+        let claims = Arc::new(Verified::new(data.claims)?);
         if let Ok(mut v) = self.verified.lock() {
             v.insert(token, claims.clone(), now);
         }
@@ -303,8 +330,9 @@ mod tests {
 
     /// As if `token` had passed the signature check with claims `claims`.
     fn remember(v: &JwtVerifier, token: &str, claims: Value) {
-        let claims = Arc::new(claims.as_object().cloned().expect("object"));
-        v.verified.lock().expect("lock").insert(token, claims, 0);
+        let claims = claims.as_object().cloned().expect("object");
+        let verified = Arc::new(Verified::new(claims).expect("claims"));
+        v.verified.lock().expect("lock").insert(token, verified, 0);
     }
 
     fn now() -> i64 {
@@ -322,6 +350,11 @@ mod tests {
         remember(&v, "live", claims_for("client", 600));
         let claims = v.verify(Some("Bearer live")).await.expect("live token");
         assert_eq!(claims["sub"], "u");
+        // What the authorizer forwards: the same claims, every value a string.
+        let forwarded: serde_json::Map<String, Value> =
+            serde_json::from_str(claims.forwarded().get()).expect("forwarded claims");
+        assert_eq!(forwarded, stringify_claims(&claims));
+        assert_eq!(forwarded["exp"], Value::String(claims["exp"].to_string()));
 
         remember(&v, "expired", claims_for("client", -1));
         assert!(matches!(
@@ -360,12 +393,11 @@ mod tests {
     fn the_verified_set_is_bounded_and_sheds_expired_tokens_first() {
         let mut set = VerifiedTokens::default();
         let claims = |exp: i64| {
-            Arc::new(
-                serde_json::json!({"exp": exp})
-                    .as_object()
-                    .cloned()
-                    .expect("object"),
-            )
+            let map = serde_json::json!({"exp": exp})
+                .as_object()
+                .cloned()
+                .expect("object");
+            Arc::new(Verified::new(map).expect("claims"))
         };
         for i in 0..VerifiedTokens::CAPACITY {
             let exp = if i % 2 == 0 { 10 } else { 1000 };

@@ -260,7 +260,10 @@ impl App {
             let exchange = self.begin(req).await?;
             let serve = self.serve(req, &exchange, idempotent, logic);
             if req.method() == http::Method::GET {
-                let (admitted, result) = tokio::join!(self.admit(&exchange), serve);
+                // The handler's own reads go out first: they are the ones whose answers it
+                // then works on (decoding, the policy decision, the reply) while the access
+                // record's answer is still on its way.
+                let (result, admitted) = tokio::join!(biased; serve, self.admit(&exchange));
                 admitted.and(result)
             } else {
                 let result = serve.await;

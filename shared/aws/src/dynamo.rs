@@ -8,10 +8,13 @@ use fieldvault_core::audit::{self, AuditRecord};
 use fieldvault_core::ids::TenantId;
 use fieldvault_core::keys::{self, Key};
 use fieldvault_core::store::{
-    Condition, Item, ListQuery, Page, PageKey, StoreError, TenantStore, Write,
+    Condition, Item, ListQuery, Page, PageKey, Records, StoreError, TenantStore, Write,
 };
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Number, Value};
 use std::sync::Arc;
+
+use crate::attrs::record_from_attrs;
 
 use crate::metrics::DynamoMetrics;
 use aws_sdk_dynamodb::types::{ConsumedCapacity, ReturnConsumedCapacity};
@@ -134,7 +137,7 @@ pub fn from_attr(a: AttributeValue) -> Value {
     }
 }
 
-const KEY_ATTRS: [&str; 4] = [keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK];
+pub(crate) const KEY_ATTRS: [&str; 4] = [keys::PK, keys::SK, keys::GSI1_PK, keys::GSI1_SK];
 
 /// A stored item as the core sees it: its attributes but the keys.
 pub fn item_from_attrs(attrs: HashMap<String, AttributeValue>) -> Item {
@@ -318,10 +321,12 @@ impl DynamoStore {
             &Condition::NotExists,
         )
     }
-}
 
-impl TenantStore for DynamoStore {
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+    /// One consistent GetItem of the data table: the item's attributes, if any.
+    async fn get_item(
+        &self,
+        key: &Key,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -333,10 +338,14 @@ impl TenantStore for DynamoStore {
             .await
             .map_err(store_error)?;
         self.capacity(out.consumed_capacity());
-        Ok(out.item.map(item_from_attrs))
+        Ok(out.item)
     }
 
-    async fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
+    /// One Query of a partition (of the list index or the table), a page long.
+    async fn query(
+        &self,
+        q: &ListQuery,
+    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, StoreError> {
         let pk_attr = if q.index { keys::GSI1_PK } else { keys::PK };
         let start = q.start.as_ref().map(|k| {
             k.iter()
@@ -359,6 +368,38 @@ impl TenantStore for DynamoStore {
             .await
             .map_err(store_error)?;
         self.capacity(out.consumed_capacity());
+        Ok(out)
+    }
+}
+
+impl TenantStore for DynamoStore {
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        Ok(self.get_item(key).await?.map(item_from_attrs))
+    }
+
+    async fn get_record<T: DeserializeOwned + Send>(
+        &self,
+        key: &Key,
+    ) -> Result<Option<T>, StoreError> {
+        Ok(self.get_item(key).await?.and_then(record_from_attrs))
+    }
+    async fn list_records<T: DeserializeOwned + Send>(
+        &self,
+        q: &ListQuery,
+    ) -> Result<Records<T>, StoreError> {
+        let out = self.query(q).await?;
+        Ok(Records {
+            items: out
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(record_from_attrs)
+                .collect(),
+            next: page_key(out.last_evaluated_key.as_ref()),
+        })
+    }
+    async fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
+        let out = self.query(q).await?;
         let sort_key = if q.index { keys::GSI1_SK } else { keys::SK };
         Ok(page(out.items, out.last_evaluated_key, sort_key))
     }

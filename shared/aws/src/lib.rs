@@ -1,6 +1,7 @@
 //! Fieldvault's adapters: the tenant session (STS), the DynamoDB store, the local policy
 //! guard, and the Lambda request path every function shares.
 pub mod app;
+pub mod attrs;
 pub mod dynamo;
 pub mod fields;
 pub mod guard;

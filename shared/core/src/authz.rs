@@ -8,9 +8,17 @@
 //! apply to it (no action entity has parents, so `action in [..]` is membership; a principal's
 //! only parent is its role, so `principal in Role::"x"` holds only for role x), so the
 //! decision is the one the whole set gives; a test holds every role and action to that.
+//!
+//! A decision is a function of what the request's entities are built from (`DecisionKey`: the
+//! caller, the action, the resource's kind and attributes, and its id only where a policy
+//! names entities of that kind by id), and the policies are compiled in: so decisions are
+//! remembered under that key for the life of the process (bounded), and a user's repeated
+//! requests on records alike are decided once. A test holds remembered decisions, asked again
+//! and for other ids, to fresh ones from the whole set. Each caller's principal entities are
+//! built once too (`principal`).
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
 
 use cedar_policy::{
     ActionConstraint, Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName,
@@ -166,6 +174,122 @@ const PRINCIPAL_ROLES: [Role; 8] = [
     Role::TelephonyProvider,
 ];
 
+/// Everything a decision is built from (`PolicyEngine::request` reads nothing else): the
+/// caller's tenant, user and role, the action, and the resource's kind, id and attributes;
+/// the id only where a policy names an entity of that kind. Cedar cannot read an entity's id:
+/// a policy tells two ids of one kind apart only by naming one, or by comparing the resource
+/// with another entity of the request; the principal is the only one that can be of the
+/// resource's kind (`is_principal`), since no resource has parents and attributes name users
+/// only. So two requests with equal keys are decided alike.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct DecisionKey {
+    tenant: TenantId,
+    user: UserId,
+    role: Role,
+    action: Action,
+    kind: &'static str,
+    id: Option<String>,
+    is_principal: bool,
+    attrs: ResourceAttrs,
+}
+
+/// A resource's attributes, as `Resource::parts` gives them to Cedar.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ResourceAttrs {
+    tenant: TenantId,
+    assigned_technicians: Option<Vec<UserId>>,
+    role: Option<Role>,
+    new_role: Option<Role>,
+}
+
+impl Resource {
+    /// The Cedar kind, id and attributes of the resource, as plain values (for `DecisionKey`;
+    /// `parts` builds the same as Cedar values).
+    fn key_parts(&self) -> (&'static str, String, ResourceAttrs) {
+        let attrs = |tenant: &TenantId| ResourceAttrs {
+            tenant: tenant.clone(),
+            assigned_technicians: None,
+            role: None,
+            new_role: None,
+        };
+        match self {
+            Resource::Tenant(t) => ("Tenant", t.to_string(), attrs(t)),
+            Resource::User(t, u) => ("User", u.to_string(), attrs(t)),
+            Resource::Customer {
+                tenant,
+                id,
+                assigned_technicians,
+            } => (
+                "Customer",
+                id.to_string(),
+                ResourceAttrs {
+                    assigned_technicians: Some(assigned_technicians.clone()),
+                    ..attrs(tenant)
+                },
+            ),
+            Resource::AuditLog(t) => ("AuditLog", t.to_string(), attrs(t)),
+            Resource::ManagedUser {
+                tenant,
+                id,
+                role,
+                new_role,
+            } => (
+                "User",
+                id.clone(),
+                ResourceAttrs {
+                    role: Some(*role),
+                    new_role: *new_role,
+                    ..attrs(tenant)
+                },
+            ),
+            Resource::Job {
+                tenant,
+                id,
+                assigned_technicians,
+            } => (
+                "Job",
+                id.to_string(),
+                ResourceAttrs {
+                    assigned_technicians: Some(assigned_technicians.clone()),
+                    ..attrs(tenant)
+                },
+            ),
+            Resource::Record { tenant, kind, id } => (*kind, id.clone(), attrs(tenant)),
+        }
+    }
+}
+
+/// The entity types the policies name by id anywhere (scope or condition): for those, the
+/// resource id is part of a decision's key. Any JSON object of a policy's JSON form with a
+/// `type` and an `id` is such a reference (entity literals and scope constraints alike).
+fn types_named_by_id(all: &PolicySet) -> Result<HashSet<String>, PolicyLoadError> {
+    fn scan(v: &serde_json::Value, out: &mut HashSet<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let (Some(serde_json::Value::String(ty)), Some(_)) = (m.get("type"), m.get("id"))
+                {
+                    out.insert(ty.clone());
+                }
+                m.values().for_each(|v| scan(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| scan(v, out)),
+            _ => {}
+        }
+    }
+    let mut out = HashSet::new();
+    for policy in all.policies() {
+        let json = policy
+            .to_json()
+            .map_err(|e| PolicyLoadError(e.to_string()))?;
+        scan(&json, &mut out);
+    }
+    Ok(out)
+}
+
+/// At most this many remembered decisions (a container serves a few tenants' users); when
+/// full, the memory starts over.
+const REMEMBERED: usize = 4096;
+
 pub struct PolicyEngine {
     /// Each action's uid.
     actions: HashMap<Action, EntityUid>,
@@ -176,7 +300,17 @@ pub struct PolicyEngine {
     authorizer: Authorizer,
     /// Entity types by name (`User`, `Customer`, …), parsed once.
     types: RwLock<HashMap<&'static str, EntityTypeName>>,
+    /// Decisions by everything they are built from (`None`: not remembered, for the tests
+    /// that compare).
+    remembered: Option<Mutex<HashMap<DecisionKey, Result<(), Denied>>>>,
+    /// Entity types some policy names by id (`types_named_by_id`).
+    named_by_id: HashSet<String>,
+    /// Each caller's principal entities (`principal`), by (tenant, user, role); `None`: built
+    /// for every request, for the tests that compare.
+    principals: Option<Mutex<PrincipalEntities>>,
 }
+
+type PrincipalEntities = HashMap<(TenantId, UserId, Role), (EntityUid, Entities)>;
 
 fn type_name(kind: &str) -> Result<EntityTypeName, String> {
     EntityTypeName::from_str(&format!("{NAMESPACE}::{kind}")).map_err(|e| e.to_string())
@@ -215,11 +349,16 @@ fn slice_for(
 impl PolicyEngine {
     pub fn load() -> Result<Self, PolicyLoadError> {
         let all = PolicySet::from_str(POLICY_TEXT).map_err(|e| PolicyLoadError(e.to_string()))?;
-        Self::from_policies(&all, true)
+        Self::from_policies(&all, true, true)
     }
 
-    /// `sliced = false` decides every request against the whole set (the tests compare).
-    fn from_policies(all: &PolicySet, sliced: bool) -> Result<Self, PolicyLoadError> {
+    /// `sliced = false` decides every request against the whole set, `remember = false`
+    /// evaluates every decision (the tests compare).
+    fn from_policies(
+        all: &PolicySet,
+        sliced: bool,
+        remember: bool,
+    ) -> Result<Self, PolicyLoadError> {
         // Templates would need linking to apply; the policy file has none, and a slice built
         // without them would silently drop them.
         if all.templates().next().is_some() || all.policies().any(|p| !p.is_static()) {
@@ -256,6 +395,9 @@ impl PolicyEngine {
             all: all.clone(),
             authorizer: Authorizer::new(),
             types: RwLock::new(types),
+            remembered: remember.then(|| Mutex::new(HashMap::new())),
+            named_by_id: types_named_by_id(all)?,
+            principals: remember.then(|| Mutex::new(HashMap::new())),
         })
     }
 
@@ -291,25 +433,34 @@ impl PolicyEngine {
             .get(&action)
             .ok_or_else(|| format!("unknown action {action:?}"))?;
         let policies = self.slices.get(&(caller.role, action)).unwrap_or(&self.all);
-        let role = self.uid("Role", caller.role.as_str())?;
-        let principal = self.uid("User", caller.user.as_str())?;
         let (kind, id, attrs) = resource.parts(&self.type_of("User")?);
         let resource_uid = self.uid(kind, &id)?;
-        let entity =
-            |uid, attrs, parents| Entity::new(uid, attrs, parents).map_err(|e| e.to_string());
-        let mut entities = vec![
-            entity(
-                principal.clone(),
-                HashMap::from([tenant_attr(&caller.tenant)]),
-                HashSet::from([role.clone()]),
-            )?,
-            Entity::new_no_attrs(role, HashSet::new()),
-        ];
         // A user acting on their own user record is the same entity: merge, don't duplicate.
-        if resource_uid != principal {
-            entities.push(entity(resource_uid.clone(), attrs, HashSet::new())?);
-        }
-        let entities = Entities::from_entities(entities, None).map_err(|e| e.to_string())?;
+        let resource = |principal: &EntityUid| -> Result<Option<Entity>, String> {
+            if &resource_uid == principal {
+                return Ok(None);
+            }
+            Entity::new(resource_uid.clone(), attrs, HashSet::new())
+                .map(Some)
+                .map_err(|e| e.to_string())
+        };
+        let (principal, entities) = match &self.principals {
+            Some(memory) => {
+                let (principal, base) = self.principal(memory, caller)?;
+                let entities = match resource(&principal)? {
+                    Some(r) => base.add_entities([r], None).map_err(|e| e.to_string())?,
+                    None => base,
+                };
+                (principal, entities)
+            }
+            // Every entity built for this request alone (the tests' reference).
+            None => {
+                let (principal, mut list) = self.principal_entities(caller)?;
+                list.extend(resource(&principal)?);
+                let entities = Entities::from_entities(list, None).map_err(|e| e.to_string())?;
+                (principal, entities)
+            }
+        };
         let request = Request::new(
             principal,
             action_uid.clone(),
@@ -321,6 +472,46 @@ impl PolicyEngine {
         Ok((request, entities, policies))
     }
 
+    /// The caller as a Cedar principal: its uid, and the entities every one of its requests
+    /// starts from (the principal with its tenant, a child of its role; the role), hierarchy
+    /// closed. Built once per (tenant, user, role) when remembering; a request adds its
+    /// resource (`Entities::add_entities` closes the hierarchy again for what it adds).
+    fn principal(
+        &self,
+        memory: &Mutex<PrincipalEntities>,
+        caller: &Caller,
+    ) -> Result<(EntityUid, Entities), String> {
+        let key = (caller.tenant.clone(), caller.user.clone(), caller.role);
+        if let Some(known) = memory.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(known);
+        }
+        let (principal, list) = self.principal_entities(caller)?;
+        let entities = Entities::from_entities(list, None).map_err(|e| e.to_string())?;
+        if let Ok(mut m) = memory.lock() {
+            if m.len() >= REMEMBERED {
+                m.clear();
+            }
+            m.insert(key, (principal.clone(), entities.clone()));
+        }
+        Ok((principal, entities))
+    }
+
+    /// The principal (with its tenant, a child of its role) and its role.
+    fn principal_entities(&self, caller: &Caller) -> Result<(EntityUid, Vec<Entity>), String> {
+        let role = self.uid("Role", caller.role.as_str())?;
+        let principal = self.uid("User", caller.user.as_str())?;
+        let entities = vec![
+            Entity::new(
+                principal.clone(),
+                HashMap::from([tenant_attr(&caller.tenant)]),
+                HashSet::from([role.clone()]),
+            )
+            .map_err(|e| e.to_string())?,
+            Entity::new_no_attrs(role, HashSet::new()),
+        ];
+        Ok((principal, entities))
+    }
+
     /// Decide whether `caller` may perform `action` on `resource`.
     pub fn decide(
         &self,
@@ -328,10 +519,56 @@ impl PolicyEngine {
         action: Action,
         resource: &Resource,
     ) -> Result<(), Denied> {
+        let Some(memory) = &self.remembered else {
+            return self.evaluate(caller, action, resource).0;
+        };
+        let key = self.key(caller, action, resource);
+        // A poisoned lock only means another thread panicked mid-insert: evaluate afresh.
+        if let Some(known) = memory.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return known;
+        }
+        let (decision, clean) = self.evaluate(caller, action, resource);
+        // A denial from an error keeps its message (which may name the request's entities)
+        // for this request's audit record only.
+        if clean {
+            if let Ok(mut m) = memory.lock() {
+                if m.len() >= REMEMBERED {
+                    m.clear();
+                }
+                m.insert(key, decision.clone());
+            }
+        }
+        decision
+    }
+
+    fn key(&self, caller: &Caller, action: Action, resource: &Resource) -> DecisionKey {
+        let (kind, id, attrs) = resource.key_parts();
+        let is_principal = kind == "User" && id == caller.user.as_str();
+        let named = self.named_by_id.contains(&format!("{NAMESPACE}::{kind}"));
+        DecisionKey {
+            tenant: caller.tenant.clone(),
+            user: caller.user.clone(),
+            role: caller.role,
+            action,
+            kind,
+            id: named.then_some(id),
+            is_principal,
+            attrs,
+        }
+    }
+
+    /// Cedar's decision for this request, and whether it came without errors (a decision
+    /// with errors is a denial too, but its reason is this request's).
+    fn evaluate(
+        &self,
+        caller: &Caller,
+        action: Action,
+        resource: &Resource,
+    ) -> (Result<(), Denied>, bool) {
         let denied = |reason: String| Err(Denied { reason });
         let (request, entities, policies) = match self.request(caller, action, resource) {
             Ok(r) => r,
-            Err(e) => return denied(format!("request: {e}")),
+            Err(e) => return (denied(format!("request: {e}")), false),
         };
         let response = self.authorizer.is_authorized(&request, policies, &entities);
         let errors: Vec<String> = response
@@ -340,9 +577,10 @@ impl PolicyEngine {
             .map(|e| e.to_string())
             .collect();
         if !errors.is_empty() {
-            return denied(format!("policy evaluation error: {}", errors.join("; ")));
+            let reason = format!("policy evaluation error: {}", errors.join("; "));
+            return (denied(reason), false);
         }
-        match response.decision() {
+        let decision = match response.decision() {
             Decision::Allow => Ok(()),
             Decision::Deny => {
                 let mut by: Vec<String> = response
@@ -357,7 +595,8 @@ impl PolicyEngine {
                     denied(format!("forbidden by {}", by.join(", ")))
                 }
             }
-        }
+        };
+        (decision, true)
     }
 }
 
@@ -382,13 +621,14 @@ mod tests {
         TenantId::parse(s).expect("tenant")
     }
 
-    /// Deciding each (role, action) against its slice of the policies gives exactly the whole
-    /// set's decisions, reasons included, for every action, principal and kind of resource.
+    /// Deciding each (role, action) against its slice of the policies, and remembering
+    /// decisions about a tenant as a whole, gives exactly the whole set's fresh decisions,
+    /// reasons included, for every action, principal and kind of resource, asked once or again.
     #[test]
     fn sliced_policies_decide_as_the_whole_policy_set() {
         let all = PolicySet::from_str(POLICY_TEXT).expect("policies parse");
-        let sliced = PolicyEngine::from_policies(&all, true).expect("sliced");
-        let whole = PolicyEngine::from_policies(&all, false).expect("whole");
+        let sliced = PolicyEngine::from_policies(&all, true, true).expect("sliced");
+        let whole = PolicyEngine::from_policies(&all, false, false).expect("whole");
         // Every principal role has its slices, and they are slices.
         for role in PRINCIPAL_ROLES {
             for &action in Action::ALL {
@@ -452,14 +692,19 @@ mod tests {
                     },
                 ]
             };
-            for r in resources("acme").iter().chain(resources("other").iter()) {
+            // Records come with new ids each time: remembered decisions (keyed without ids
+            // where no policy names any) are held to fresh ones for other ids too.
+            let asked = [resources("acme"), resources("other"), resources("acme")];
+            for r in asked.iter().flatten() {
                 for &action in Action::ALL {
                     let got = sliced.decide(c, action, r);
+                    let fresh = whole.decide(c, action, r);
+                    assert_eq!(got, fresh, "{action:?} by {} on {r:?}", c.role);
+                    // Asked again (now remembered): the same answer.
                     assert_eq!(
-                        got,
-                        whole.decide(c, action, r),
-                        "{action:?} by {} on {r:?}",
-                        c.role
+                        sliced.decide(c, action, r),
+                        fresh,
+                        "again: {action:?} on {r:?}"
                     );
                     total += 1;
                     allowed += usize::from(got.is_ok());
@@ -471,6 +716,82 @@ mod tests {
             allowed > 100 && allowed < total,
             "{allowed} of {total} allowed"
         );
+    }
+
+    /// Remembered decisions are keyed by everything Cedar reads: records alike but for their
+    /// id share one, other attributes, callers or "is it me" do not; the memory is bounded.
+    #[test]
+    fn remembered_decisions_are_keyed_by_what_cedar_reads_and_bounded() {
+        let engine = PolicyEngine::load().expect("policy loads");
+        // The policy file names no record by id (so ids are left out of keys).
+        assert!(
+            !engine.named_by_id.iter().any(|t| t.ends_with("::Customer")),
+            "{:?}",
+            engine.named_by_id
+        );
+        let remembered = |e: &PolicyEngine| {
+            e.remembered
+                .as_ref()
+                .map(|m| m.lock().map(|m| m.len()).unwrap_or(0))
+                .unwrap_or(0)
+        };
+        let customer = |technicians: Vec<UserId>| Resource::Customer {
+            tenant: t("acme"),
+            id: CustomerId::new(ulid::Ulid::new()),
+            assigned_technicians: technicians,
+        };
+        let tech = caller("acme", Role::Technician);
+        assert!(engine
+            .decide(&tech, Action::GetCustomer, &customer(vec![]))
+            .is_err());
+        assert!(engine
+            .decide(&tech, Action::GetCustomer, &customer(vec![]))
+            .is_err());
+        assert_eq!(
+            remembered(&engine),
+            1,
+            "another id, same attributes: one key"
+        );
+        let mine = customer(vec![tech.user.clone()]);
+        assert!(engine.decide(&tech, Action::GetCustomer, &mine).is_ok());
+        assert_eq!(remembered(&engine), 2, "other attributes: another key");
+        let list = Resource::Tenant(t("acme"));
+        let owner = caller("acme", Role::Owner);
+        assert!(engine.decide(&owner, Action::ListCustomers, &list).is_ok());
+        let mut other = owner.clone();
+        other.user = UserId::parse("someone-else").expect("u");
+        assert!(engine.decide(&other, Action::ListCustomers, &list).is_ok());
+        assert_eq!(remembered(&engine), 4, "another user: another key");
+        // "Not yourself": the same target attributes, once the caller and once someone else.
+        let target = |id: &str| Resource::ManagedUser {
+            tenant: t("acme"),
+            id: id.into(),
+            role: Role::Owner,
+            new_role: Some(Role::Admin),
+        };
+        let on_self = engine.decide(&owner, Action::ChangeUserRole, &target(owner.user.as_str()));
+        let on_other = engine.decide(&owner, Action::ChangeUserRole, &target("someone-else"));
+        assert!(
+            on_self.is_err() && on_other.is_ok(),
+            "{on_self:?} {on_other:?}"
+        );
+        assert!(engine
+            .decide(&owner, Action::ChangeUserRole, &target(owner.user.as_str()))
+            .is_err());
+        // Another tenant's list stays refused when asked again.
+        let theirs = Resource::Tenant(t("other"));
+        assert!(engine
+            .decide(&owner, Action::ListCustomers, &theirs)
+            .is_err());
+        assert!(engine
+            .decide(&owner, Action::ListCustomers, &theirs)
+            .is_err());
+        for i in 0..REMEMBERED + 10 {
+            let mut c = owner.clone();
+            c.user = UserId::parse(&format!("user-{i}")).expect("u");
+            assert!(engine.decide(&c, Action::ListCustomers, &list).is_ok());
+        }
+        assert!(remembered(&engine) <= REMEMBERED);
     }
 
     #[test]

@@ -555,11 +555,9 @@ pub mod store {
         let id = CustomerId::parse(raw_customer).map_err(|_| ApiError::NotFound)?;
         let customer = cx
             .store
-            .get(&keys::customer(t, &id))
+            .get_record::<Customer>(&keys::customer(t, &id))
             .await
             .map_err(store_error)?
-            .as_ref()
-            .and_then(Customer::from_item)
             .ok_or(ApiError::NotFound)?;
         cx.authorize(
             Action::ListCalls,

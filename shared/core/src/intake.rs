@@ -227,11 +227,9 @@ pub mod store {
             };
             if let Some(c) = cx
                 .store
-                .get(&keys::customer(t, &id))
+                .get_record::<Customer>(&keys::customer(t, &id))
                 .await
                 .map_err(store_error)?
-                .as_ref()
-                .and_then(Customer::from_item)
             {
                 return Ok(Some(c));
             }

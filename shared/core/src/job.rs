@@ -724,11 +724,9 @@ pub mod store {
         let key = keys::customer(&cx.caller.tenant, &after.customer_id);
         let mut customer = cx
             .store
-            .get(&key)
+            .get_record::<Customer>(&key)
             .await
             .map_err(store_error)?
-            .as_ref()
-            .and_then(Customer::from_item)
             .ok_or(ApiError::Conflict("the job's customer is gone".into()))?;
         let previous = customer.version;
         for t in new {

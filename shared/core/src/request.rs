@@ -389,7 +389,7 @@ impl<S: TenantStore> Ctx<'_, S> {
 
     /// One page of a list partition (of the index or the table), parsed, with the opaque
     /// cursor to the next page.
-    pub async fn page<T: serde::de::DeserializeOwned>(
+    pub async fn page<T: serde::de::DeserializeOwned + Send>(
         &self,
         index: bool,
         partition: String,
@@ -405,13 +405,9 @@ impl<S: TenantStore> Ctx<'_, S> {
             start,
             newest_first,
         };
-        let page = self.store.list(&query).await.map_err(store_error)?;
+        let page = self.store.list_records(&query).await.map_err(store_error)?;
         Ok(crate::routes::PageOf {
-            items: page
-                .items
-                .into_iter()
-                .filter_map(|i| serde_json::from_value(Value::Object(i)).ok())
-                .collect(),
+            items: page.items,
             next_cursor: self.next_cursor(&query.partition, page.next.as_ref()),
         })
     }

@@ -79,6 +79,13 @@ pub struct Page {
     pub next: Option<PageKey>,
 }
 
+/// A page read as records of one type: items that are not that record are left out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Records<T> {
+    pub items: Vec<T>,
+    pub next: Option<PageKey>,
+}
+
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum StoreError {
     /// A condition failed; `index` is the write's position (the audit record comes last).
@@ -99,6 +106,27 @@ pub enum StoreError {
 pub trait TenantStore: Send + Sync {
     fn get(&self, key: &Key) -> impl Future<Output = Result<Option<Item>, StoreError>> + Send;
     fn list(&self, query: &ListQuery) -> impl Future<Output = Result<Page, StoreError>> + Send;
+    /// `get`, read as a record type: `None` when absent or not that record. A store may read
+    /// its items straight into the record (the DynamoDB store does); the answer is the same.
+    fn get_record<T: serde::de::DeserializeOwned + Send>(
+        &self,
+        key: &Key,
+    ) -> impl Future<Output = Result<Option<T>, StoreError>> + Send {
+        async move { Ok(self.get(key).await?.as_ref().and_then(record_of)) }
+    }
+    /// `list`, read as records of one type (items that are not are left out), as `get_record`.
+    fn list_records<T: serde::de::DeserializeOwned + Send>(
+        &self,
+        query: &ListQuery,
+    ) -> impl Future<Output = Result<Records<T>, StoreError>> + Send {
+        async move {
+            let page = self.list(query).await?;
+            Ok(Records {
+                items: page.items.iter().filter_map(record_of).collect(),
+                next: page.next,
+            })
+        }
+    }
     /// Apply every write and the audit record in one transaction: all or nothing.
     fn commit(
         &self,

@@ -27,6 +27,7 @@
 //!   context; an unresolvable variable makes that value match nothing. Substituted text
 //!   is always literal, so a tag value containing `*` cannot widen a pattern.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
@@ -165,9 +166,11 @@ impl PolicyDocument {
         principal_tags: &BTreeMap<String, String>,
     ) -> Decision {
         let ctx = Ctx::new(request, principal_tags);
+        let action: Vec<char> = request.action.chars().collect();
+        let resource = ResourceText::new(&request.resource);
         let mut allow: Option<&Statement> = None;
         for st in &self.statements {
-            if !st.applies(&request.action, &request.resource, &ctx) {
+            if !st.applies(&action, &resource, &ctx) {
                 continue;
             }
             match st.effect {
@@ -337,9 +340,8 @@ impl Statement {
         })
     }
 
-    fn applies(&self, action: &str, resource: &str, ctx: &Ctx) -> bool {
-        let action_chars: Vec<char> = action.chars().collect();
-        let action_hit = self.actions.iter().any(|p| glob(p, &action_chars, true));
+    fn applies(&self, action: &[char], resource: &ResourceText, ctx: &Ctx) -> bool {
+        let action_hit = self.actions.iter().any(|p| glob(p, action, true));
         if action_hit == self.not_action {
             return false;
         }
@@ -417,7 +419,11 @@ enum Seg {
 /// A policy string split into literal characters, wildcards and variables at parse time,
 /// so that evaluation never re-parses and substituted text can be kept literal.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Template(Vec<Seg>);
+struct Template {
+    segs: Vec<Seg>,
+    /// The tokens, when no variable needs substituting (most templates): resolved once.
+    fixed: Option<Vec<Tok>>,
+}
 
 /// A resolved template: what the matcher consumes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -459,14 +465,30 @@ impl Template {
             });
             i += 1;
         }
-        Ok(Self(segs))
+        Ok(Self::of(segs))
+    }
+
+    fn of(segs: Vec<Seg>) -> Self {
+        let fixed = segs
+            .iter()
+            .map(|seg| match seg {
+                Seg::Lit(c) => Some(Tok::Ch(*c)),
+                Seg::Star => Some(Tok::Star),
+                Seg::Quest => Some(Tok::Quest),
+                Seg::Var { .. } => None,
+            })
+            .collect();
+        Self { segs, fixed }
     }
 
     /// Substitute variables. `None` if a variable has no value and no default: IAM then
     /// treats the value as matching nothing.
-    fn resolve(&self, ctx: &Ctx) -> Option<Vec<Tok>> {
-        let mut out = Vec::with_capacity(self.0.len());
-        for seg in &self.0 {
+    fn resolve(&self, ctx: &Ctx) -> Option<Cow<'_, [Tok]>> {
+        if let Some(fixed) = &self.fixed {
+            return Some(Cow::Borrowed(fixed));
+        }
+        let mut out = Vec::with_capacity(self.segs.len());
+        for seg in &self.segs {
             match seg {
                 Seg::Lit(c) => out.push(Tok::Ch(*c)),
                 Seg::Star => out.push(Tok::Star),
@@ -477,7 +499,7 @@ impl Template {
                 }
             }
         }
-        Some(out)
+        Some(Cow::Owned(out))
     }
 }
 
@@ -533,7 +555,7 @@ impl ArnPattern {
         // Split on literal ':' only (variable names contain ':' too), at most 6 parts:
         // arn:partition:service:region:account:resource (the last may contain ':').
         let mut segments = vec![Vec::new()];
-        for seg in template.0 {
+        for seg in template.segs {
             if seg == Seg::Lit(':') && segments.len() < 6 {
                 segments.push(Vec::new());
             } else if let Some(last) = segments.last_mut() {
@@ -541,21 +563,51 @@ impl ArnPattern {
             }
         }
         Ok(Self {
-            segments: segments.into_iter().map(Template).collect(),
+            segments: segments.into_iter().map(Template::of).collect(),
         })
     }
 
-    fn matches(&self, resource: &str, ctx: &Ctx) -> bool {
-        let parts: Vec<&str> = resource.splitn(self.segments.len(), ':').collect();
+    fn matches(&self, resource: &ResourceText, ctx: &Ctx) -> bool {
+        let split;
+        let parts = match self.segments.len() {
+            ARN_PARTS => &resource.arn_parts,
+            n => {
+                split = ResourceText::split(resource.text, n);
+                &split
+            }
+        };
         if parts.len() != self.segments.len() {
             return false;
         }
-        self.segments.iter().zip(parts).all(|(pattern, part)| {
-            let text: Vec<char> = part.chars().collect();
+        self.segments.iter().zip(parts).all(|(pattern, text)| {
             pattern
                 .resolve(ctx)
-                .is_some_and(|toks| glob(&toks, &text, false))
+                .is_some_and(|toks| glob(&toks, text, false))
         })
+    }
+}
+
+/// An ARN has six parts (`arn:partition:service:region:account:resource`).
+const ARN_PARTS: usize = 6;
+
+/// A request's resource, split as ARN patterns read it, once per evaluation (every statement
+/// matches against the same parts).
+struct ResourceText<'a> {
+    text: &'a str,
+    arn_parts: Vec<Vec<char>>,
+}
+
+impl<'a> ResourceText<'a> {
+    fn new(text: &'a str) -> Self {
+        ResourceText {
+            text,
+            arn_parts: Self::split(text, ARN_PARTS),
+        }
+    }
+
+    /// At most `n` parts: the last keeps its colons.
+    fn split(text: &str, n: usize) -> Vec<Vec<char>> {
+        text.splitn(n, ':').map(|p| p.chars().collect()).collect()
     }
 }
 
@@ -599,12 +651,12 @@ fn glob(pattern: &[Tok], text: &[char], ignore_case: bool) -> bool {
 }
 
 /// Literal comparison: wildcards in the template are ordinary characters.
-fn literal(toks: Vec<Tok>) -> Vec<Tok> {
-    toks.into_iter()
+fn literal(toks: &[Tok]) -> Vec<Tok> {
+    toks.iter()
         .map(|t| match t {
             Tok::Star => Tok::Ch('*'),
             Tok::Quest => Tok::Ch('?'),
-            ch => ch,
+            ch => *ch,
         })
         .collect()
 }
@@ -832,9 +884,9 @@ impl Condition {
                     match self.operator {
                         Operator::StringLike | Operator::StringNotLike => glob(&toks, &text, false),
                         Operator::StringEqualsIgnoreCase | Operator::StringNotEqualsIgnoreCase => {
-                            glob(&literal(toks), &text, true)
+                            glob(&literal(&toks), &text, true)
                         }
-                        _ => glob(&literal(toks), &text, false),
+                        _ => glob(&literal(&toks), &text, false),
                     }
                 })
             }
@@ -1684,6 +1736,7 @@ mod tests {
                     keys: BTreeMap::new(),
                 })
                 .unwrap()
+                .into_owned()
         };
         let m = |p: &str, t: &str| glob(&toks(p), &t.chars().collect::<Vec<_>>(), false);
         assert!(m("*", ""));
