@@ -67,67 +67,6 @@ pub enum Resource {
 }
 
 impl Resource {
-    /// The Cedar type (without namespace), id and attributes of the resource entity
-    /// (`user` is the type of the users its attributes name).
-    fn parts(
-        &self,
-        user: &EntityTypeName,
-    ) -> (&'static str, String, HashMap<String, RestrictedExpression>) {
-        let technicians = |ts: &[UserId]| {
-            let users = ts.iter().map(|u| {
-                RestrictedExpression::new_entity_uid(EntityUid::from_type_name_and_id(
-                    user.clone(),
-                    EntityId::new(u.as_str()),
-                ))
-            });
-            (
-                "assigned_technicians".to_owned(),
-                RestrictedExpression::new_set(users),
-            )
-        };
-        match self {
-            Resource::Tenant(t) => ("Tenant", t.to_string(), HashMap::from([tenant_attr(t)])),
-            Resource::User(t, u) => ("User", u.to_string(), HashMap::from([tenant_attr(t)])),
-            Resource::Customer {
-                tenant: t,
-                id,
-                assigned_technicians,
-            } => (
-                "Customer",
-                id.to_string(),
-                HashMap::from([tenant_attr(t), technicians(assigned_technicians)]),
-            ),
-            Resource::AuditLog(t) => ("AuditLog", t.to_string(), HashMap::from([tenant_attr(t)])),
-            Resource::ManagedUser {
-                tenant: t,
-                id,
-                role,
-                new_role,
-            } => {
-                let mut attrs =
-                    HashMap::from([tenant_attr(t), ("role".into(), string(role.as_str()))]);
-                if let Some(r) = new_role {
-                    attrs.insert("new_role".into(), string(r.as_str()));
-                }
-                ("User", id.clone(), attrs)
-            }
-            Resource::Job {
-                tenant: t,
-                id,
-                assigned_technicians,
-            } => (
-                "Job",
-                id.to_string(),
-                HashMap::from([tenant_attr(t), technicians(assigned_technicians)]),
-            ),
-            Resource::Record {
-                tenant: t,
-                kind,
-                id,
-            } => (*kind, id.clone(), HashMap::from([tenant_attr(t)])),
-        }
-    }
-
     /// A short, stable name for audit records: `customer/<id>`.
     pub fn audit_name(&self) -> String {
         match self {
@@ -193,7 +132,7 @@ struct DecisionKey {
     attrs: ResourceAttrs,
 }
 
-/// A resource's attributes, as `Resource::parts` gives them to Cedar.
+/// A resource's attributes: what its Cedar entity carries (`cedar`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct ResourceAttrs {
     tenant: TenantId,
@@ -202,10 +141,36 @@ struct ResourceAttrs {
     new_role: Option<Role>,
 }
 
+impl ResourceAttrs {
+    /// As Cedar values (`user` is the type of the users they name).
+    fn cedar(&self, user: &EntityTypeName) -> HashMap<String, RestrictedExpression> {
+        let mut attrs = HashMap::from([tenant_attr(&self.tenant)]);
+        if let Some(ts) = &self.assigned_technicians {
+            let users = ts.iter().map(|u| {
+                RestrictedExpression::new_entity_uid(EntityUid::from_type_name_and_id(
+                    user.clone(),
+                    EntityId::new(u.as_str()),
+                ))
+            });
+            attrs.insert(
+                "assigned_technicians".into(),
+                RestrictedExpression::new_set(users),
+            );
+        }
+        if let Some(r) = self.role {
+            attrs.insert("role".into(), string(r.as_str()));
+        }
+        if let Some(r) = self.new_role {
+            attrs.insert("new_role".into(), string(r.as_str()));
+        }
+        attrs
+    }
+}
+
 impl Resource {
-    /// The Cedar kind, id and attributes of the resource, as plain values (for `DecisionKey`;
-    /// `parts` builds the same as Cedar values).
-    fn key_parts(&self) -> (&'static str, String, ResourceAttrs) {
+    /// The Cedar kind (without namespace), id and attributes of the resource entity: what a
+    /// decision reads of it, and what its `DecisionKey` is made of.
+    fn parts(&self) -> (&'static str, String, ResourceAttrs) {
         let attrs = |tenant: &TenantId| ResourceAttrs {
             tenant: tenant.clone(),
             assigned_technicians: None,
@@ -259,8 +224,8 @@ impl Resource {
     }
 }
 
-/// The entity types the policies name by id anywhere (scope or condition): for those, the
-/// resource id is part of a decision's key. Any JSON object of a policy's JSON form with a
+/// The entity kinds (types of the Fieldvault namespace, without it) the policies name by id
+/// anywhere (scope or condition): for those, the resource id is part of a decision's key. Any JSON object of a policy's JSON form with a
 /// `type` and an `id` is such a reference (entity literals and scope constraints alike).
 fn types_named_by_id(all: &PolicySet) -> Result<HashSet<String>, PolicyLoadError> {
     fn scan(v: &serde_json::Value, out: &mut HashSet<String>) {
@@ -276,19 +241,39 @@ fn types_named_by_id(all: &PolicySet) -> Result<HashSet<String>, PolicyLoadError
             _ => {}
         }
     }
-    let mut out = HashSet::new();
+    let mut types = HashSet::new();
     for policy in all.policies() {
         let json = policy
             .to_json()
             .map_err(|e| PolicyLoadError(e.to_string()))?;
-        scan(&json, &mut out);
+        scan(&json, &mut types);
     }
-    Ok(out)
+    let prefix = format!("{NAMESPACE}::");
+    Ok(types
+        .iter()
+        .filter_map(|t| t.strip_prefix(&prefix).map(str::to_owned))
+        .collect())
 }
 
-/// At most this many remembered decisions (a container serves a few tenants' users); when
-/// full, the memory starts over.
+/// At most this many remembered decisions (or principals) (a container serves a few
+/// tenants' users); when full, the memory starts over.
 const REMEMBERED: usize = 4096;
+
+/// What `memory` holds under `key`. A poisoned lock only means another thread panicked
+/// mid-insert: the caller then works it out afresh.
+fn recall<K: Eq + std::hash::Hash, V: Clone>(memory: &Mutex<HashMap<K, V>>, key: &K) -> Option<V> {
+    memory.lock().ok().and_then(|m| m.get(key).cloned())
+}
+
+/// Keep `value` under `key`, within `REMEMBERED` entries.
+fn remember<K: Eq + std::hash::Hash, V>(memory: &Mutex<HashMap<K, V>>, key: K, value: V) {
+    if let Ok(mut m) = memory.lock() {
+        if m.len() >= REMEMBERED {
+            m.clear();
+        }
+        m.insert(key, value);
+    }
+}
 
 pub struct PolicyEngine {
     /// Each action's uid.
@@ -303,7 +288,7 @@ pub struct PolicyEngine {
     /// Decisions by everything they are built from (`None`: not remembered, for the tests
     /// that compare).
     remembered: Option<Mutex<HashMap<DecisionKey, Result<(), Denied>>>>,
-    /// Entity types some policy names by id (`types_named_by_id`).
+    /// Entity kinds some policy names by id (`types_named_by_id`).
     named_by_id: HashSet<String>,
     /// Each caller's principal entities (`principal`), by (tenant, user, role); `None`: built
     /// for every request, for the tests that compare.
@@ -426,15 +411,15 @@ impl PolicyEngine {
         &self,
         caller: &Caller,
         action: Action,
-        resource: &Resource,
+        (kind, id, attrs): (&'static str, &str, &ResourceAttrs),
     ) -> Result<(Request, Entities, &PolicySet), String> {
         let action_uid = self
             .actions
             .get(&action)
             .ok_or_else(|| format!("unknown action {action:?}"))?;
         let policies = self.slices.get(&(caller.role, action)).unwrap_or(&self.all);
-        let (kind, id, attrs) = resource.parts(&self.type_of("User")?);
-        let resource_uid = self.uid(kind, &id)?;
+        let attrs = attrs.cedar(&self.type_of("User")?);
+        let resource_uid = self.uid(kind, id)?;
         // A user acting on their own user record is the same entity: merge, don't duplicate.
         let resource = |principal: &EntityUid| -> Result<Option<Entity>, String> {
             if &resource_uid == principal {
@@ -482,17 +467,12 @@ impl PolicyEngine {
         caller: &Caller,
     ) -> Result<(EntityUid, Entities), String> {
         let key = (caller.tenant.clone(), caller.user.clone(), caller.role);
-        if let Some(known) = memory.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        if let Some(known) = recall(memory, &key) {
             return Ok(known);
         }
         let (principal, list) = self.principal_entities(caller)?;
         let entities = Entities::from_entities(list, None).map_err(|e| e.to_string())?;
-        if let Ok(mut m) = memory.lock() {
-            if m.len() >= REMEMBERED {
-                m.clear();
-            }
-            m.insert(key, (principal.clone(), entities.clone()));
-        }
+        remember(memory, key, (principal.clone(), entities.clone()));
         Ok((principal, entities))
     }
 
@@ -519,42 +499,30 @@ impl PolicyEngine {
         action: Action,
         resource: &Resource,
     ) -> Result<(), Denied> {
+        let (kind, id, attrs) = resource.parts();
         let Some(memory) = &self.remembered else {
-            return self.evaluate(caller, action, resource).0;
+            return self.evaluate(caller, action, (kind, &id, &attrs)).0;
         };
-        let key = self.key(caller, action, resource);
-        // A poisoned lock only means another thread panicked mid-insert: evaluate afresh.
-        if let Some(known) = memory.lock().ok().and_then(|m| m.get(&key).cloned()) {
-            return known;
-        }
-        let (decision, clean) = self.evaluate(caller, action, resource);
-        // A denial from an error keeps its message (which may name the request's entities)
-        // for this request's audit record only.
-        if clean {
-            if let Ok(mut m) = memory.lock() {
-                if m.len() >= REMEMBERED {
-                    m.clear();
-                }
-                m.insert(key, decision.clone());
-            }
-        }
-        decision
-    }
-
-    fn key(&self, caller: &Caller, action: Action, resource: &Resource) -> DecisionKey {
-        let (kind, id, attrs) = resource.key_parts();
-        let is_principal = kind == "User" && id == caller.user.as_str();
-        let named = self.named_by_id.contains(&format!("{NAMESPACE}::{kind}"));
-        DecisionKey {
+        let key = DecisionKey {
             tenant: caller.tenant.clone(),
             user: caller.user.clone(),
             role: caller.role,
             action,
             kind,
-            id: named.then_some(id),
-            is_principal,
+            id: self.named_by_id.contains(kind).then(|| id.clone()),
+            is_principal: kind == "User" && id == caller.user.as_str(),
             attrs,
+        };
+        if let Some(known) = recall(memory, &key) {
+            return known;
         }
+        let (decision, clean) = self.evaluate(caller, action, (kind, &id, &key.attrs));
+        // A denial from an error keeps its message (which may name the request's entities)
+        // for this request's audit record only.
+        if clean {
+            remember(memory, key, decision.clone());
+        }
+        decision
     }
 
     /// Cedar's decision for this request, and whether it came without errors (a decision
@@ -563,7 +531,7 @@ impl PolicyEngine {
         &self,
         caller: &Caller,
         action: Action,
-        resource: &Resource,
+        resource: (&'static str, &str, &ResourceAttrs),
     ) -> (Result<(), Denied>, bool) {
         let denied = |reason: String| Err(Denied { reason });
         let (request, entities, policies) = match self.request(caller, action, resource) {
@@ -725,10 +693,12 @@ mod tests {
         let engine = PolicyEngine::load().expect("policy loads");
         // The policy file names no record by id (so ids are left out of keys).
         assert!(
-            !engine.named_by_id.iter().any(|t| t.ends_with("::Customer")),
+            !engine.named_by_id.contains("Customer"),
             "{:?}",
             engine.named_by_id
         );
+        // The scan finds what the policies do name by id (roles, actions).
+        assert!(engine.named_by_id.contains("Role") && engine.named_by_id.contains("Action"));
         let remembered = |e: &PolicyEngine| {
             e.remembered
                 .as_ref()

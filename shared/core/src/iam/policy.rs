@@ -416,6 +416,18 @@ enum Seg {
     },
 }
 
+impl Seg {
+    /// The token a segment is, unless it is a variable (resolved against the request).
+    fn tok(&self) -> Option<Tok> {
+        match self {
+            Seg::Lit(c) => Some(Tok::Ch(*c)),
+            Seg::Star => Some(Tok::Star),
+            Seg::Quest => Some(Tok::Quest),
+            Seg::Var { .. } => None,
+        }
+    }
+}
+
 /// A policy string split into literal characters, wildcards and variables at parse time,
 /// so that evaluation never re-parses and substituted text can be kept literal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -469,15 +481,7 @@ impl Template {
     }
 
     fn of(segs: Vec<Seg>) -> Self {
-        let fixed = segs
-            .iter()
-            .map(|seg| match seg {
-                Seg::Lit(c) => Some(Tok::Ch(*c)),
-                Seg::Star => Some(Tok::Star),
-                Seg::Quest => Some(Tok::Quest),
-                Seg::Var { .. } => None,
-            })
-            .collect();
+        let fixed = segs.iter().map(Seg::tok).collect();
         Self { segs, fixed }
     }
 
@@ -490,13 +494,11 @@ impl Template {
         let mut out = Vec::with_capacity(self.segs.len());
         for seg in &self.segs {
             match seg {
-                Seg::Lit(c) => out.push(Tok::Ch(*c)),
-                Seg::Star => out.push(Tok::Star),
-                Seg::Quest => out.push(Tok::Quest),
                 Seg::Var { key, default } => {
                     let value = ctx.single(key).or(default.as_deref())?;
                     out.extend(value.chars().map(Tok::Ch));
                 }
+                other => out.extend(other.tok()),
             }
         }
         Some(Cow::Owned(out))
