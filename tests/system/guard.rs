@@ -39,14 +39,30 @@ async fn another_tenants_keys_are_refused_by_the_guard_not_the_handler() {
         .expect("session");
     let ddb = session_a.dynamodb();
 
-    // Read: refused.
-    let read = ddb
-        .get_item()
-        .table_name(&settings.data_table)
-        .set_key(Some(key(&their_key.pk, &their_key.sk)))
-        .send()
+    // Read: refused, however often asked, between reads of our own (allowed) records: the
+    // guard remembers each session's decisions by request, never one for another.
+    let created = s
+        .post("/customers", a.token(Role::Owner), &new_customer("Ours"))
         .await;
-    assert_eq!(code(read).as_deref(), Some("AccessDeniedException"));
+    let our_id = CustomerId::parse(created.body["id"].as_str().expect("id")).expect("ulid");
+    let our_key = keys::customer(&a.id, &our_id);
+    for _ in 0..3 {
+        let mine = ddb
+            .get_item()
+            .table_name(&settings.data_table)
+            .set_key(Some(key(&our_key.pk, &our_key.sk)))
+            .consistent_read(true)
+            .send()
+            .await;
+        assert!(mine.expect("our own record").item.is_some());
+        let read = ddb
+            .get_item()
+            .table_name(&settings.data_table)
+            .set_key(Some(key(&their_key.pk, &their_key.sk)))
+            .send()
+            .await;
+        assert_eq!(code(read).as_deref(), Some("AccessDeniedException"));
+    }
     // Write: refused, and their record is untouched.
     let mut item = key(&their_key.pk, &their_key.sk);
     item.insert("name".into(), AttributeValue::S("Overwritten".into()));

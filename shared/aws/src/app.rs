@@ -565,20 +565,35 @@ pub fn respond(req: &Request, result: Result<Reply, ApiError>) -> Response<Body>
     response
 }
 
+/// `SECURITY_HEADERS` as header names and values, parsed once per process rather than on
+/// every response (a test checks every response carries all of them).
+fn security_headers() -> &'static [(http::HeaderName, http::HeaderValue)] {
+    static PARSED: OnceLock<Vec<(http::HeaderName, http::HeaderValue)>> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        SECURITY_HEADERS
+            .iter()
+            .filter_map(|(name, value)| {
+                let name = http::HeaderName::from_bytes(name.as_bytes()).ok()?;
+                Some((name, http::HeaderValue::from_str(value).ok()?))
+            })
+            .collect()
+    })
+}
+
 /// A response with the security headers.
 pub fn with_headers(status: u16, content_type: &str, body: String) -> Response<Body> {
-    let mut builder = Response::builder()
-        .status(status)
-        .header(http::header::CONTENT_TYPE, content_type);
-    for (name, value) in SECURITY_HEADERS {
-        builder = builder.header(*name, *value);
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    let content_type = http::HeaderValue::from_str(content_type)
+        .unwrap_or(http::HeaderValue::from_static("application/octet-stream"));
+    headers.reserve(1 + SECURITY_HEADERS.len());
+    headers.insert(http::header::CONTENT_TYPE, content_type);
+    for (name, value) in security_headers() {
+        headers.insert(name.clone(), value.clone());
     }
-    builder.body(Body::Text(body)).unwrap_or_else(|_| {
-        // Only reachable with an invalid header literal above: still answer, never panic.
-        let mut r = Response::new(Body::Empty);
-        *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-        r
-    })
+    response
 }
 
 /// Set up JSON logs once per process. The level comes from `RUST_LOG` (`info`,
@@ -748,5 +763,30 @@ mod deployable_tests {
             "a deployable build pointed at emulators must not run unguarded"
         );
         assert!(matches!(local_guard(&settings(false)), Ok(None)));
+    }
+}
+
+#[cfg(test)]
+mod response_tests {
+    use super::*;
+
+    /// Every security header, with its value, on every response; the status and content
+    /// type as asked.
+    #[test]
+    fn responses_carry_every_security_header() {
+        let r = with_headers(404, PROBLEM_CONTENT_TYPE, "{}".into());
+        assert_eq!(r.status(), 404);
+        assert_eq!(
+            r.headers()[http::header::CONTENT_TYPE],
+            PROBLEM_CONTENT_TYPE
+        );
+        assert_eq!(security_headers().len(), SECURITY_HEADERS.len());
+        for (name, value) in SECURITY_HEADERS {
+            assert_eq!(
+                r.headers().get(*name).map(|v| v.as_bytes()),
+                Some(value.as_bytes())
+            );
+        }
+        assert_eq!(r.headers().len(), 1 + SECURITY_HEADERS.len());
     }
 }

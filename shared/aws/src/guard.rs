@@ -21,6 +21,7 @@ use fieldvault_core::iam::{
     dynamodb_requests, kms_requests, s3_requests, AuthzRequest, Decision, PolicyDocument,
     ResourceNames,
 };
+use fieldvault_core::remembered::Remembered;
 #[cfg(feature = "local")]
 use fieldvault_core::template::{Bindings, Template, TemplateError};
 #[cfg(feature = "local")]
@@ -277,6 +278,37 @@ impl PolicyGuard {
     }
 }
 
+/// A session's remembered decisions, by request (`remembered_as`).
+type Decisions = Remembered<Vec<u8>, Result<(), String>>;
+
+/// At most this many remembered decisions per session client.
+const REMEMBERED_DECISIONS: usize = 1024;
+
+/// Requests with larger bodies (item writes) are decided afresh each time, not kept.
+const REMEMBERED_BODY: usize = 1024;
+
+/// The key a request's decision is remembered under, if it is kept: a DynamoDB or KMS
+/// request's operation and body. Everything the guard evaluates for those comes from the
+/// two (the action and resource from the operation and table, the condition keys from the
+/// body), and the rest (the session's tags, the policy) is fixed for the client that holds
+/// the memory, so the same key always gets the same answer. S3 requests, decided from the
+/// URI and headers too, and large bodies are not kept.
+fn remembered_as(service: Service, request: &HttpRequest) -> Option<Vec<u8>> {
+    if service == Service::S3 {
+        return None;
+    }
+    let target = request.headers().get("x-amz-target")?.as_bytes();
+    let body = request.body().bytes()?;
+    if body.len() > REMEMBERED_BODY {
+        return None;
+    }
+    let mut key = Vec::with_capacity(target.len() + 1 + body.len());
+    key.extend_from_slice(target);
+    key.push(b'\n');
+    key.extend_from_slice(body);
+    Some(key)
+}
+
 /// An HTTP client that asks the guard before sending anything.
 #[derive(Debug, Clone)]
 pub struct GuardedHttpClient {
@@ -284,6 +316,9 @@ pub struct GuardedHttpClient {
     guard: Arc<PolicyGuard>,
     service: Service,
     tags: Arc<BTreeMap<String, String>>,
+    /// This session's decisions: IAM evaluates in AWS, off the function's CPU; locally the
+    /// guard's answer to a repeated request is recalled rather than evaluated again.
+    decisions: Arc<Decisions>,
 }
 
 impl GuardedHttpClient {
@@ -298,6 +333,7 @@ impl GuardedHttpClient {
             guard,
             service,
             tags: Arc::new(tags),
+            decisions: Arc::new(Remembered::new(REMEMBERED_DECISIONS)),
         }
     }
 }
@@ -313,6 +349,7 @@ impl HttpClient for GuardedHttpClient {
             guard: self.guard.clone(),
             service: self.service,
             tags: self.tags.clone(),
+            decisions: self.decisions.clone(),
         })
     }
 }
@@ -323,11 +360,26 @@ struct GuardedConnector {
     guard: Arc<PolicyGuard>,
     service: Service,
     tags: Arc<BTreeMap<String, String>>,
+    decisions: Arc<Decisions>,
+}
+
+impl GuardedConnector {
+    fn decide(&self, request: &HttpRequest) -> Result<(), String> {
+        let Some(key) = remembered_as(self.service, request) else {
+            return self.guard.decide(self.service, request, &self.tags);
+        };
+        if let Some(known) = self.decisions.recall(&key[..]) {
+            return known;
+        }
+        let decision = self.guard.decide(self.service, request, &self.tags);
+        self.decisions.remember(key, decision.clone());
+        decision
+    }
 }
 
 impl HttpConnector for GuardedConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
-        match self.guard.decide(self.service, &request, &self.tags) {
+        match self.decide(&request) {
             Ok(()) => self.inner.call(request),
             Err(message) => {
                 tracing::warn!(service = ?self.service, %message, "policy guard denied a request");
@@ -360,4 +412,114 @@ fn access_denied(service: Service, message: &str) -> HttpResponse {
         .headers_mut()
         .insert("x-amzn-errortype", "AccessDeniedException");
     response
+}
+
+#[cfg(all(test, feature = "local"))]
+mod tests {
+    use super::*;
+    use fieldvault_core::caller::Role;
+    use fieldvault_core::ids::{CustomerId, InvoiceId, TenantId, UserId};
+    use fieldvault_core::keys;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Stands in for the network: counts what the guard lets through and answers 200.
+    #[derive(Debug, Clone, Default)]
+    struct Network(Arc<AtomicUsize>);
+
+    impl HttpConnector for Network {
+        fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            let ok = StatusCode::try_from(200).expect("status");
+            HttpConnectorFuture::ready(Ok(HttpResponse::new(ok, SdkBody::empty())))
+        }
+    }
+
+    fn names() -> LocalNames {
+        LocalNames {
+            region: "us-east-1".into(),
+            stack_name: "guard-unit".into(),
+            kms_key_id: "key-1".into(),
+        }
+    }
+
+    fn connector(guard: &Arc<PolicyGuard>, role: Role, network: &Network) -> GuardedConnector {
+        let tenant = TenantId::parse("acme").expect("tenant");
+        let user = UserId::parse("u-1").expect("user");
+        GuardedConnector {
+            inner: SharedHttpConnector::new(network.clone()),
+            guard: guard.clone(),
+            service: Service::DynamoDb,
+            tags: Arc::new(crate::session::session_tags(&tenant, role, &user)),
+            decisions: Arc::new(Remembered::new(REMEMBERED_DECISIONS)),
+        }
+    }
+
+    fn get_item(table: &str, key: &keys::Key) -> HttpRequest {
+        let body = serde_json::json!({
+            "TableName": table,
+            "Key": {"pk": {"S": key.pk}, "sk": {"S": key.sk}},
+            "ConsistentRead": true,
+        });
+        let mut request = HttpRequest::new(SdkBody::from(body.to_string()));
+        request
+            .headers_mut()
+            .insert("x-amz-target", "DynamoDB_20120810.GetItem");
+        request
+    }
+
+    async fn status(c: &GuardedConnector, request: HttpRequest) -> u16 {
+        c.call(request).await.expect("answer").status().as_u16()
+    }
+
+    /// A remembered decision is the one the guard gives afresh: allowed requests are let
+    /// through again, another tenant's key and a technician's billing key stay refused
+    /// however often they are asked, and the memory stays within its bound.
+    #[tokio::test]
+    async fn remembered_decisions_are_the_guards_own_and_bounded() {
+        let template = Template::embedded().expect("template");
+        let names = names();
+        let guard = Arc::new(PolicyGuard::from_template(&template, &names).expect("guard"));
+        let table = table_name(&template, "DataTable", &names.bindings(&template)).expect("name");
+        let acme = TenantId::parse("acme").expect("tenant");
+        let other = TenantId::parse("other").expect("tenant");
+        let ours = keys::customer(&acme, &CustomerId::new(ulid::Ulid::new()));
+        let theirs = keys::customer(&other, &CustomerId::new(ulid::Ulid::new()));
+        let invoice = keys::invoice(&acme, &InvoiceId::new(ulid::Ulid::new()));
+
+        let network = Network::default();
+        let owner = connector(&guard, Role::Owner, &network);
+        for round in 0..3 {
+            for (key, allowed) in [(&ours, true), (&theirs, false), (&invoice, true)] {
+                let fresh = guard.decide(Service::DynamoDb, &get_item(&table, key), &owner.tags);
+                assert_eq!(fresh.is_ok(), allowed, "{key:?}");
+                assert_eq!(owner.decide(&get_item(&table, key)), fresh, "round {round}");
+                let expected = if allowed { 200 } else { 400 };
+                assert_eq!(status(&owner, get_item(&table, key)).await, expected);
+            }
+        }
+        assert_eq!(
+            owner.decisions.len(),
+            3,
+            "one decision per distinct request"
+        );
+        assert_eq!(
+            network.0.load(Ordering::SeqCst),
+            6,
+            "refusals never reach the network"
+        );
+
+        // The memory belongs to one session: a technician's connector decides for itself.
+        let technician = connector(&guard, Role::Technician, &network);
+        assert_eq!(status(&owner, get_item(&table, &invoice)).await, 200);
+        for _ in 0..2 {
+            assert_eq!(status(&technician, get_item(&table, &invoice)).await, 400);
+        }
+
+        // Bounded: many distinct requests leave at most the bound behind.
+        for _ in 0..REMEMBERED_DECISIONS + 10 {
+            let key = keys::customer(&acme, &CustomerId::new(ulid::Ulid::new()));
+            assert!(owner.decide(&get_item(&table, &key)).is_ok());
+        }
+        assert!(owner.decisions.len() <= REMEMBERED_DECISIONS);
+    }
 }

@@ -87,7 +87,11 @@ impl TenantSession {
     }
 }
 
-fn session_tags(tenant: &TenantId, role: Role, user: &UserId) -> BTreeMap<String, String> {
+pub(crate) fn session_tags(
+    tenant: &TenantId,
+    role: Role,
+    user: &UserId,
+) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("tenant_id".to_owned(), tenant.to_string()),
         ("role".to_owned(), role.to_string()),

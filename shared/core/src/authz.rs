@@ -18,7 +18,7 @@
 //! built once too (`principal`).
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
-use std::sync::{Mutex, RwLock};
+use std::sync::RwLock;
 
 use cedar_policy::{
     ActionConstraint, Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName,
@@ -28,6 +28,7 @@ use cedar_policy::{
 use crate::actions::Action;
 use crate::caller::{Caller, Role};
 use crate::ids::{CustomerId, TenantId, UserId};
+use crate::remembered::Remembered;
 
 const POLICY_TEXT: &str = include_str!("../policies/fieldvault.cedar");
 const NAMESPACE: &str = "Fieldvault";
@@ -259,22 +260,6 @@ fn types_named_by_id(all: &PolicySet) -> Result<HashSet<String>, PolicyLoadError
 /// tenants' users); when full, the memory starts over.
 const REMEMBERED: usize = 4096;
 
-/// What `memory` holds under `key`. A poisoned lock only means another thread panicked
-/// mid-insert: the caller then works it out afresh.
-fn recall<K: Eq + std::hash::Hash, V: Clone>(memory: &Mutex<HashMap<K, V>>, key: &K) -> Option<V> {
-    memory.lock().ok().and_then(|m| m.get(key).cloned())
-}
-
-/// Keep `value` under `key`, within `REMEMBERED` entries.
-fn remember<K: Eq + std::hash::Hash, V>(memory: &Mutex<HashMap<K, V>>, key: K, value: V) {
-    if let Ok(mut m) = memory.lock() {
-        if m.len() >= REMEMBERED {
-            m.clear();
-        }
-        m.insert(key, value);
-    }
-}
-
 pub struct PolicyEngine {
     /// Each action's uid.
     actions: HashMap<Action, EntityUid>,
@@ -287,15 +272,15 @@ pub struct PolicyEngine {
     types: RwLock<HashMap<&'static str, EntityTypeName>>,
     /// Decisions by everything they are built from (`None`: not remembered, for the tests
     /// that compare).
-    remembered: Option<Mutex<HashMap<DecisionKey, Result<(), Denied>>>>,
+    remembered: Option<Remembered<DecisionKey, Result<(), Denied>>>,
     /// Entity kinds some policy names by id (`types_named_by_id`).
     named_by_id: HashSet<String>,
     /// Each caller's principal entities (`principal`), by (tenant, user, role); `None`: built
     /// for every request, for the tests that compare.
-    principals: Option<Mutex<PrincipalEntities>>,
+    principals: Option<PrincipalEntities>,
 }
 
-type PrincipalEntities = HashMap<(TenantId, UserId, Role), (EntityUid, Entities)>;
+type PrincipalEntities = Remembered<(TenantId, UserId, Role), (EntityUid, Entities)>;
 
 fn type_name(kind: &str) -> Result<EntityTypeName, String> {
     EntityTypeName::from_str(&format!("{NAMESPACE}::{kind}")).map_err(|e| e.to_string())
@@ -380,9 +365,9 @@ impl PolicyEngine {
             all: all.clone(),
             authorizer: Authorizer::new(),
             types: RwLock::new(types),
-            remembered: remember.then(|| Mutex::new(HashMap::new())),
+            remembered: remember.then(|| Remembered::new(REMEMBERED)),
             named_by_id: types_named_by_id(all)?,
-            principals: remember.then(|| Mutex::new(HashMap::new())),
+            principals: remember.then(|| Remembered::new(REMEMBERED)),
         })
     }
 
@@ -463,16 +448,16 @@ impl PolicyEngine {
     /// resource (`Entities::add_entities` closes the hierarchy again for what it adds).
     fn principal(
         &self,
-        memory: &Mutex<PrincipalEntities>,
+        memory: &PrincipalEntities,
         caller: &Caller,
     ) -> Result<(EntityUid, Entities), String> {
         let key = (caller.tenant.clone(), caller.user.clone(), caller.role);
-        if let Some(known) = recall(memory, &key) {
+        if let Some(known) = memory.recall(&key) {
             return Ok(known);
         }
         let (principal, list) = self.principal_entities(caller)?;
         let entities = Entities::from_entities(list, None).map_err(|e| e.to_string())?;
-        remember(memory, key, (principal.clone(), entities.clone()));
+        memory.remember(key, (principal.clone(), entities.clone()));
         Ok((principal, entities))
     }
 
@@ -513,14 +498,14 @@ impl PolicyEngine {
             is_principal: kind == "User" && id == caller.user.as_str(),
             attrs,
         };
-        if let Some(known) = recall(memory, &key) {
+        if let Some(known) = memory.recall(&key) {
             return known;
         }
         let (decision, clean) = self.evaluate(caller, action, (kind, &id, &key.attrs));
         // A denial from an error keeps its message (which may name the request's entities)
         // for this request's audit record only.
         if clean {
-            remember(memory, key, decision.clone());
+            memory.remember(key, decision.clone());
         }
         decision
     }
@@ -699,12 +684,7 @@ mod tests {
         );
         // The scan finds what the policies do name by id (roles, actions).
         assert!(engine.named_by_id.contains("Role") && engine.named_by_id.contains("Action"));
-        let remembered = |e: &PolicyEngine| {
-            e.remembered
-                .as_ref()
-                .map(|m| m.lock().map(|m| m.len()).unwrap_or(0))
-                .unwrap_or(0)
-        };
+        let remembered = |e: &PolicyEngine| e.remembered.as_ref().map(Remembered::len).unwrap_or(0);
         let customer = |technicians: Vec<UserId>| Resource::Customer {
             tenant: t("acme"),
             id: CustomerId::new(ulid::Ulid::new()),

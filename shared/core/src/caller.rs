@@ -168,8 +168,15 @@ impl Caller {
 /// Parse a claim that holds a list: API Gateway's `[a b]` or a JSON array string.
 pub fn parse_string_list(raw: &str) -> Vec<String> {
     let trimmed = raw.trim();
-    if let Ok(list) = serde_json::from_str::<Vec<String>>(trimmed) {
-        return list;
+    // Only a JSON array of strings starts `["`; API Gateway's form is tried without first
+    // building a JSON error for it (this runs on every request).
+    let json = trimmed
+        .strip_prefix('[')
+        .is_some_and(|rest| rest.trim_start().starts_with('"'));
+    if json {
+        if let Ok(list) = serde_json::from_str::<Vec<String>>(trimmed) {
+            return list;
+        }
     }
     trimmed
         .trim_start_matches('[')
@@ -292,5 +299,12 @@ mod tests {
     fn lists_parse_in_both_shapes() {
         assert_eq!(parse_string_list("[a b]"), vec!["a", "b"]);
         assert_eq!(parse_string_list(r#"["a","b"]"#), vec!["a", "b"]);
+        assert_eq!(parse_string_list(r#" [ "a b", "c" ] "#), vec!["a b", "c"]);
+        assert_eq!(
+            parse_string_list("[tenant:acme owner]"),
+            vec!["tenant:acme", "owner"]
+        );
+        assert!(parse_string_list("[]").is_empty());
+        assert!(parse_string_list("").is_empty());
     }
 }

@@ -28,6 +28,7 @@ pub mod money;
 pub mod payment;
 pub mod portal;
 pub mod problem;
+pub mod remembered;
 pub mod request;
 pub mod routes;
 pub mod sealed;
