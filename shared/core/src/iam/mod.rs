@@ -14,6 +14,7 @@
 //! A guard must treat the call as allowed only if *every* extracted request is allowed
 //! (see [`PolicyDocument::evaluate_all`]) and must deny on any extraction error.
 
+mod body;
 pub mod policy;
 pub mod requests;
 
