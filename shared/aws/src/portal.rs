@@ -6,7 +6,7 @@ use fieldvault_core::ids::TenantId;
 use fieldvault_core::link::{
     new_token, DocumentKind, IssuedLink, Link, LinkPurpose, OutboxMessage,
 };
-use fieldvault_core::problem::{ApiError, SECURITY_HEADERS};
+use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::Ctx;
 use fieldvault_core::sealed::{FieldCipher, FieldContext};
 use fieldvault_core::store::{TenantStore, Write};
@@ -114,23 +114,21 @@ pub async fn issue_link<S: TenantStore>(
 /// An HTML page with the portal's headers: the API's security headers, then a page CSP (a
 /// style nonce, forms to `form_origin` too), no referrer, no indexing, no caching.
 pub fn html(status: u16, body: String, csp: &str) -> Response<Body> {
-    let mut builder = Response::builder()
-        .status(status)
-        .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8");
-    for (name, value) in SECURITY_HEADERS {
-        if !name.eq_ignore_ascii_case("content-security-policy") {
-            builder = builder.header(*name, *value);
-        }
-    }
-    builder
-        .header("content-security-policy", csp)
-        .header("x-robots-tag", "noindex, nofollow")
-        .body(Body::Text(body))
-        .unwrap_or_else(|_| {
-            let mut r = Response::new(Body::Empty);
-            *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-            r
-        })
+    let Ok(csp) = http::HeaderValue::from_str(csp) else {
+        // Only reachable with an unprintable form origin: still answer, never panic.
+        let mut r = Response::new(Body::Empty);
+        *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+        return r;
+    };
+    // The API's headers, its CSP replaced by the page's.
+    let mut r = crate::app::with_headers(status, "text/html; charset=utf-8", body);
+    let headers = r.headers_mut();
+    headers.insert(http::header::CONTENT_SECURITY_POLICY, csp);
+    headers.insert(
+        "x-robots-tag",
+        http::HeaderValue::from_static("noindex, nofollow"),
+    );
+    r
 }
 
 /// A 303 to `location` (after a form post), with the same headers.
