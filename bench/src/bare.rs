@@ -17,9 +17,10 @@ use fieldvault_core::intake::{Intake, IntakeInput, Lead, LeadStatus};
 use fieldvault_core::invoice::{counter_write, Invoice};
 use fieldvault_core::keys::{self, Key};
 use fieldvault_core::payment::store::{Delivery, Receipt};
-use fieldvault_core::payment::{ProviderEvent, ProviderPayment, META_INVOICE};
+use fieldvault_core::payment::{ProviderAccount, ProviderEvent, ProviderPayment, META_INVOICE};
 use fieldvault_core::request::AccessGate;
 use fieldvault_core::store::{Condition, Item, Write};
+use fieldvault_core::user::Tenant;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -45,7 +46,7 @@ pub enum BareOp {
     Together(Vec<BareOp>),
     /// Two reads at once, then the transaction they decide (issuing an invoice).
     Issue(Box<IssueOp>),
-    /// Two reads at once, then the transaction they decide (a provider's payment event).
+    /// Three reads at once, then the transaction they decide (a provider's payment event).
     Receive(Box<ReceiveOp>),
 }
 
@@ -264,15 +265,17 @@ impl IssueOp {
 }
 
 /// A provider's payment event, as `payment::store::receive` records it: read the event's
-/// marker and the invoice at once, then one transaction (event marker, invoice allocation and
+/// marker, the invoice and the tenant (its provider account) at once, then one transaction (event marker, invoice allocation and
 /// tasks, payment, reference marker, ledger entry, audit), built between them by the same
 /// core code (`Receipt::of`).
 pub struct ReceiveOp {
     table: String,
     marker: Key,
     invoice: Key,
+    profile: Key,
     store: DynamoStore,
     event_id: String,
+    account: ProviderAccount,
     payment: ProviderPayment,
     metadata: BTreeMap<String, String>,
     audit: AuditRecord,
@@ -283,19 +286,25 @@ impl ReceiveOp {
     fn transaction(
         self,
         invoice: Option<HashMap<String, AttributeValue>>,
+        profile: Option<HashMap<String, AttributeValue>>,
     ) -> Res<Vec<TransactWriteItem>> {
         let invoice = invoice
             .map(item_from_attrs)
             .and_then(|i| Invoice::from_item(&i));
+        let shop = profile
+            .map(item_from_attrs)
+            .and_then(|i| serde_json::from_value::<Tenant>(serde_json::Value::Object(i)).ok());
         let tenant = TenantId::parse(&self.audit.tenant_id).map_err(|e| format!("{e}"))?;
         let delivery = Delivery {
             provider: PROVIDER,
             event_id: &self.event_id,
+            account: &self.account,
             payment: &self.payment,
             metadata: &self.metadata,
         };
         let receipt = Receipt::of(
             &delivery,
+            shop.as_ref().and_then(|s| s.payment_account.as_ref()),
             invoice.as_ref(),
             &tenant,
             &self.audit.actor_user,
@@ -356,12 +365,15 @@ pub fn plan(fx: &Fixture, case: Case, spec: &Spec) -> Res<Vec<BareOp>> {
                 .map(|raw| InvoiceId::parse(raw))
                 .ok_or("webhook: no invoice")?
                 .map_err(|e| format!("webhook: {e}"))?;
+            let account = event.account.ok_or("webhook: no account")?;
             Ok(vec![BareOp::Receive(Box::new(ReceiveOp {
                 table: fx.stack.data_table.clone(),
                 marker: keys::provider_event(t, PROVIDER, &event.id),
                 invoice: keys::invoice(t, &invoice),
+                profile: keys::tenant_profile(t),
                 store: store(fx),
                 event_id: event.id,
+                account,
                 payment,
                 metadata: event.data.metadata,
                 audit: provider_audit_record(fx, Action::ReceivePayment, "", now),
@@ -673,12 +685,19 @@ async fn exec_one(client: &aws_sdk_dynamodb::Client, op: BareOp) -> Res<Units> {
             transact(client, items, &mut units).await?;
         }
         BareOp::Receive(op) => {
-            let (marker, invoice) =
-                get_two(client, &op.table, &op.marker, &op.invoice, &mut units).await?;
+            let (mut u, mut side) = (Units::default(), Units::default());
+            let ((marker, invoice), profile) = futures::future::join(
+                get_two(client, &op.table, &op.marker, &op.invoice, &mut u),
+                get_item(client, op.table.clone(), key_attrs(&op.profile), &mut side),
+            )
+            .await;
+            units.merge(u);
+            units.merge(side);
+            let (marker, invoice, profile) = (marker?, invoice?, profile?);
             if marker.is_some() {
                 return Err("webhook: the event was already recorded".into());
             }
-            let items = op.transaction(invoice)?;
+            let items = op.transaction(invoice, profile)?;
             transact(client, items, &mut units).await?;
         }
         BareOp::Together(_) => return Err("calls together do not nest".into()),

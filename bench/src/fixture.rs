@@ -14,6 +14,7 @@ use fieldvault_aws::session::SessionFactory;
 use fieldvault_aws::App;
 use fieldvault_core::caller::Role;
 use fieldvault_core::ids::{TenantId, UserId};
+use fieldvault_core::payment::ProviderAccount;
 use fieldvault_core::template::Template;
 use fieldvault_tools::gateway::Gateway;
 use fieldvault_tools::jwt::{stringify_claims, JwtVerifier};
@@ -219,6 +220,8 @@ pub struct Fixture {
     next_paid: AtomicUsize,
     /// The payment provider's webhook signing secret (the app is configured with it).
     pub webhook_secret: Vec<u8>,
+    /// The tenant's account at the provider, which its payment events happen on.
+    pub payment_account: ProviderAccount,
 }
 
 /// What each benchmarked checkout pays: less than an issued bench invoice (149.00 + 8% tax),
@@ -342,6 +345,9 @@ impl Fixture {
             })
             .collect();
         let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
+        // Linked, not opened: the provider's API is never called by the benchmarked actions.
+        let payment_account = ProviderAccount::parse(&format!("acct_{}", ulid::Ulid::new()))
+            .map_err(|e| format!("payment account: {e}"))?;
         let profiles = onboard_tenant(
             &cognito,
             &stack.user_pool_id,
@@ -349,6 +355,7 @@ impl Fixture {
             &tenant,
             "Bench Heating & Plumbing",
             &new_users,
+            Some(payment_account.clone()),
             "fieldvault-bench",
         )
         .await
@@ -397,6 +404,7 @@ impl Fixture {
             next_draft: AtomicUsize::new(0),
             next_paid: AtomicUsize::new(0),
             webhook_secret,
+            payment_account,
         })
     }
 
@@ -548,10 +556,12 @@ impl Fixture {
                 let body = json!({
                     "id": format!("evt_{event}"),
                     "type": "payment.succeeded",
+                    "account": self.payment_account,
                     "created": now,
                     "data": {
                         "payment": {
-                            "id": format!("pay_{event}"), "amount_minor": PAID_MINOR,
+                            "id": format!("pay_{event}"), "account": self.payment_account,
+                            "amount_minor": PAID_MINOR,
                             "currency": "USD", "status": "succeeded", "method": "card",
                             "brand": "visa", "last4": "4242",
                         },

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
-use fieldvault_aws::onboarding::{onboard_tenant, NewUser};
+use fieldvault_aws::onboarding::{onboard_tenant, payment_account, NewUser};
+use fieldvault_aws::payments::SandboxProvider;
 use fieldvault_aws::session::SessionFactory;
 use fieldvault_aws::settings::Settings;
 use fieldvault_core::caller::Role;
 use fieldvault_core::ids::{TenantId, UserId};
+use fieldvault_core::payment::ProviderAccount;
 use fieldvault_core::problem::SECURITY_HEADERS;
 use serde_json::Value;
 
@@ -87,6 +89,8 @@ pub struct TestUser {
 pub struct TestTenant {
     pub id: TenantId,
     pub users: Vec<TestUser>,
+    /// Its own account at the sandbox payment provider (opened at onboarding).
+    pub payment_account: Option<ProviderAccount>,
 }
 
 impl TestTenant {
@@ -134,8 +138,14 @@ impl Stack {
         SessionFactory::new(self.sdk.clone(), settings, guard)
     }
 
-    /// A new tenant with one user per role, each signed in.
+    /// A new tenant with one user per role, each signed in, and its own account at the
+    /// sandbox payment provider.
     pub async fn tenant(&self) -> TestTenant {
+        self.tenant_with(true).await
+    }
+
+    /// A new tenant as `tenant` makes it, with or without a payment provider account.
+    pub async fn tenant_with(&self, payments: bool) -> TestTenant {
         let id = TenantId::parse(&format!(
             "t-{}",
             ulid::Ulid::new().to_string().to_lowercase()
@@ -151,6 +161,14 @@ impl Stack {
             })
             .collect();
         let sessions = self.sessions();
+        let provider = self
+            .settings()
+            .payments
+            .filter(|_| payments)
+            .map(|p| SandboxProvider::new(p).expect("payment provider client"));
+        let account = payment_account(provider.as_ref(), None, &id, "Test shop")
+            .await
+            .expect("a provider account");
         let profiles = onboard_tenant(
             &self.cognito,
             &self.pool_id,
@@ -158,6 +176,7 @@ impl Stack {
             &id,
             "Test shop",
             &users,
+            account.clone(),
             "system-tests",
         )
         .await
@@ -174,7 +193,11 @@ impl Stack {
                 id_token,
             });
         }
-        TestTenant { id, users: out }
+        TestTenant {
+            id,
+            users: out,
+            payment_account: account,
+        }
     }
 
     /// (access token, id token) for a user of a pool.

@@ -1,8 +1,12 @@
 //! Payments through the sandbox provider: checkout, the signed webhook (signature, tolerance,
 //! rotation, replay, dedupe), allocation to the invoice, refunds that never exceed the capture
 //! under concurrency, staff-recorded payments, credit notes and deposit invoices, each
-//! MFA-gated money action, and the roles that may reach them.
+//! MFA-gated money action, and the roles that may reach them. Every shop is its own account at
+//! the provider: another shop's payment can be neither recorded nor refunded, and a
+//! confirmation of a money action is used once.
+use fieldvault_aws::payments::ACCOUNT_HEADER;
 use fieldvault_core::caller::Role;
+use fieldvault_core::keys;
 use fieldvault_core::webhook::{sign, SIGNATURE_HEADER};
 use fieldvault_system_tests::{new_customer, Reply, Stack, TestTenant};
 use serde_json::{json, Value};
@@ -108,6 +112,34 @@ async fn post_webhook(s: &Stack, body: &str, signature: Option<&str>) -> Reply {
     s.send(req).await
 }
 
+/// The tenant's account at the sandbox provider.
+fn account_of(t: &TestTenant) -> String {
+    t.payment_account
+        .as_ref()
+        .expect("the tenant has a provider account")
+        .to_string()
+}
+
+/// A call to the sandbox provider's API on `t`'s account: (status, body).
+async fn at_provider(
+    method: &str,
+    t: &TestTenant,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+    let mut req = browser()
+        .request(method, format!("{}{path}", env("FV_PAYMENTS_API_URL")))
+        .bearer_auth(env("FV_PAYMENTS_API_KEY"))
+        .header(ACCOUNT_HEADER, account_of(t));
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let r = req.send().await.expect("provider");
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
 async fn invoice(s: &Stack, t: &TestTenant, id: &str) -> Value {
     s.get(&format!("/invoices/{id}"), t.token(Role::Accounting))
         .await
@@ -190,7 +222,8 @@ async fn forged_stale_tampered_or_card_bearing_webhooks_are_refused() {
     let (cid, id) = issued_invoice(&s, &t, 5_000).await;
     let secret = secrets()[0].clone();
     let event = |event_id: &str, last4: &str| {
-        json!({"id": event_id, "type": "payment.succeeded", "created": now(), "data": {
+        json!({"id": event_id, "type": "payment.succeeded", "account": t.payment_account,
+            "created": now(), "data": {
             "payment": {"id": format!("pay_{event_id}"), "amount_minor": 5000, "currency": "USD",
                 "status": "succeeded", "method": "card", "brand": "visa", "last4": last4},
             "metadata": {"tenant_id": t.id.to_string(), "invoice_id": id, "customer_id": cid}}})
@@ -372,19 +405,17 @@ async fn refunds_never_exceed_the_capture_even_when_concurrent() {
         Some("true")
     );
 
-    let provider = browser()
-        .get(format!(
-            "{}/v1/payments/{}",
-            env("FV_PAYMENTS_API_URL"),
+    let provider = at_provider(
+        "GET",
+        &t,
+        &format!(
+            "/v1/payments/{}",
             first.body["provider_ref"].as_str().expect("ref")
-        ))
-        .bearer_auth(env("FV_PAYMENTS_API_KEY"))
-        .send()
-        .await
-        .expect("provider")
-        .json::<Value>()
-        .await
-        .expect("json");
+        ),
+        None,
+    )
+    .await
+    .1;
     assert_eq!(
         provider["amount_refunded_minor"], 12_900,
         "the provider refunded exactly the capture"
@@ -424,6 +455,7 @@ async fn staff_record_a_provider_payment_by_reference_once() {
     let session: Value = browser()
         .post(format!("{}/v1/checkout_sessions", env("FV_PAYMENTS_API_URL")))
         .bearer_auth(env("FV_PAYMENTS_API_KEY"))
+        .header(ACCOUNT_HEADER, account_of(&t))
         .json(&json!({"amount_minor": 5000, "currency": "USD", "description": "Phone payment",
             "metadata": {}, "success_url": "http://127.0.0.1/ok", "cancel_url": "http://127.0.0.1/no"}))
         .send()
@@ -722,4 +754,329 @@ async fn the_accounting_export_lists_every_money_event_behind_a_step_up() {
     s.step_up(their_owner, "accounting_exports").await;
     let theirs = s.get(&path, &their_owner.access_token).await;
     assert_eq!(theirs.body["entries"], json!([]));
+}
+
+/// An item of `t`'s, read directly from the data table through the tenant's own session.
+async fn stored(
+    s: &Stack,
+    t: &TestTenant,
+    key: &keys::Key,
+) -> Option<serde_json::Map<String, Value>> {
+    use fieldvault_core::store::TenantStore;
+    let owner = t.user(Role::Owner);
+    s.sessions()
+        .session(&t.id, Role::Owner, &owner.id)
+        .await
+        .expect("session")
+        .store()
+        .get(key)
+        .await
+        .expect("read")
+}
+
+#[tokio::test]
+async fn another_shops_payment_cannot_be_recorded_or_refunded_and_records_once_in_its_own_shop() {
+    let s = Stack::connect().await;
+    let (a, b) = (s.tenant().await, s.tenant().await);
+    assert_ne!(
+        a.payment_account, b.payment_account,
+        "each shop has its own account"
+    );
+    // B's customer pays B's invoice; B's webhook records it.
+    let (b_customer, b_invoice) = issued_invoice(&s, &b, 2_500).await;
+    assert_eq!(
+        pay_by_checkout(&s, &b, &b_invoice, "4242424242424242").await,
+        303
+    );
+    let b_payment = payment_of(&s, &b, &b_customer).await;
+    let reference = b_payment["provider_ref"].as_str().expect("ref").to_owned();
+    assert_eq!(b_payment["provider_account"], json!(account_of(&b)));
+    let delivery = delivery_for(&b_invoice).await;
+    let event: Value =
+        serde_json::from_str(delivery["body"].as_str().expect("body")).expect("json");
+    assert_eq!(event["account"], json!(account_of(&b)));
+    let event_id = event["id"].as_str().expect("event id").to_owned();
+
+    // A, stepped up in its own shop, tries to record B's payment against one of A's invoices.
+    let (_, a_invoice) = issued_invoice(&s, &a, 1_000).await;
+    let accounting = a.user(Role::Accounting);
+    s.step_up(accounting, "billing_corrections").await;
+    let body = json!({"provider_ref": reference, "allocations": [{"invoice_id": a_invoice, "amount_minor": 1}]});
+    let r = s.post("/payments", &accounting.access_token, &body).await;
+    r.assert_problem(400);
+    assert!(r.body.to_string().contains("no such payment"), "{}", r.body);
+    // Nothing of it in A: no payment, no reference or event marker, no success in the trail.
+    assert!(stored(
+        &s,
+        &a,
+        &keys::payment_reference(&a.id, "sandbox", &reference)
+    )
+    .await
+    .is_none());
+    assert!(
+        stored(&s, &a, &keys::provider_event(&a.id, "sandbox", &event_id))
+            .await
+            .is_none()
+    );
+    assert_eq!(invoice(&s, &a, &a_invoice).await["paid_minor"], 0);
+    let audit = s.audit(&a).await;
+    assert!(
+        !audit.iter().any(|r| (r["action"] == "payment.record"
+            || r["action"] == "payment.receive")
+            && r["outcome"] == "success"),
+        "{audit:?}"
+    );
+    // Nor can A's account reach it at the provider: no lookup, no refund.
+    let (status, _) = at_provider("GET", &a, &format!("/v1/payments/{reference}"), None).await;
+    assert_eq!(status, 404, "another account's payment is no such payment");
+    let (status, answer) = at_provider(
+        "POST",
+        &a,
+        "/v1/refunds",
+        Some(&json!({"payment": reference, "amount_minor": 2500})),
+    )
+    .await;
+    assert_eq!(status, 404, "{answer}");
+    // And B's payment id is nothing in A's shop.
+    let b_pid = b_payment["id"].as_str().expect("id");
+    s.post(
+        &format!("/payments/{b_pid}/refunds"),
+        &accounting.access_token,
+        &json!({"amount_minor": 2500, "reason": "steal"}),
+    )
+    .await
+    .assert_problem(404);
+    let (_, at_b) = at_provider("GET", &b, &format!("/v1/payments/{reference}"), None).await;
+    assert_eq!(
+        at_b["amount_refunded_minor"], 0,
+        "B's customer was refunded nothing"
+    );
+
+    // B's event, correctly signed but naming A as its tenant: it happened on B's account, so it
+    // records nothing in A.
+    let secret = secrets()[0].clone();
+    let mut misattributed = event.clone();
+    misattributed["id"] = json!(format!("{event_id}_a"));
+    misattributed["data"]["metadata"]["tenant_id"] = json!(a.id.to_string());
+    misattributed["data"]["metadata"]["invoice_id"] = json!(a_invoice);
+    let raw = misattributed.to_string();
+    let r = post_webhook(
+        &s,
+        &raw,
+        Some(&sign(secret.as_bytes(), now(), raw.as_bytes())),
+    )
+    .await;
+    r.assert_problem(400);
+    assert_eq!(invoice(&s, &a, &a_invoice).await["paid_minor"], 0);
+    assert!(stored(
+        &s,
+        &a,
+        &keys::payment_reference(&a.id, "sandbox", &reference)
+    )
+    .await
+    .is_none());
+
+    // B's own delivery, redelivered: still recorded exactly once, in B.
+    let raw = delivery["body"].as_str().expect("body");
+    let again = post_webhook(
+        &s,
+        raw,
+        Some(&sign(secret.as_bytes(), now(), raw.as_bytes())),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.body["duplicate"].clone()),
+        (200, json!(true))
+    );
+    let received = s
+        .audit(&b)
+        .await
+        .into_iter()
+        .filter(|r| r["action"] == "payment.receive" && r["outcome"] == "success")
+        .count();
+    assert_eq!(received, 1);
+    assert_eq!(invoice(&s, &b, &b_invoice).await["paid_minor"], 2_500);
+    assert!(stored(
+        &s,
+        &b,
+        &keys::payment_reference(&b.id, "sandbox", &reference)
+    )
+    .await
+    .is_some());
+}
+
+#[tokio::test]
+async fn a_shop_without_a_provider_account_gets_a_clear_409_from_payment_routes() {
+    let s = Stack::connect().await;
+    let t = s.tenant_with(false).await;
+    assert!(t.payment_account.is_none());
+    let (_, id) = issued_invoice(&s, &t, 1_000).await;
+    let r = s
+        .call(
+            "POST",
+            &format!("/invoices/{id}/checkout"),
+            Some(t.token(Role::Accounting)),
+            None,
+        )
+        .await;
+    r.assert_problem(409);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("no account at the payment provider")),
+        "{}",
+        r.body
+    );
+    let accounting = t.user(Role::Accounting);
+    s.step_up(accounting, "billing_corrections").await;
+    let r = s
+        .post(
+            "/payments",
+            &accounting.access_token,
+            &json!({"provider_ref": "pay_x", "allocations": [{"invoice_id": id, "amount_minor": 1}]}),
+        )
+        .await;
+    r.assert_problem(409);
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("no account at the payment provider")),
+        "{}",
+        r.body
+    );
+}
+
+/// Confirm the same prepared request `times` times at once: the statuses.
+async fn confirm_concurrently(
+    s: &Stack,
+    token: &str,
+    path: &str,
+    confirmed: &Value,
+    times: usize,
+) -> Vec<u16> {
+    let tries = (0..times).map(|_| s.post(path, token, confirmed));
+    futures::future::join_all(tries)
+        .await
+        .iter()
+        .map(|r| r.status)
+        .collect()
+}
+
+async fn prepared(s: &Stack, token: &str, path: &str, body: &Value) -> Value {
+    let p = s.post(path, token, body).await;
+    assert_eq!(p.status, 202, "{}", p.body);
+    let mut confirmed = body.clone();
+    confirmed["confirmation_id"] = p.body["confirmation_id"].clone();
+    confirmed
+}
+
+#[tokio::test]
+async fn a_credit_note_confirmation_is_used_once_and_only_for_the_invoice_version_it_saw() {
+    let s = Stack::connect().await;
+    let t = s.tenant().await;
+    let (cid, id) = issued_invoice(&s, &t, 10_000).await;
+    let path = format!("/invoices/{id}/credit-notes");
+    let admin = t.user(Role::Admin);
+    s.step_up(admin, "billing_corrections").await;
+    let token = &admin.access_token;
+
+    let once = prepared(
+        &s,
+        token,
+        &path,
+        &json!({"amount_minor": 1000, "reason": "Goodwill"}),
+    )
+    .await;
+    let mut statuses = confirm_concurrently(&s, token, &path, &once, 3).await;
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        vec![201, 409, 409],
+        "one prepare, one credit note"
+    );
+    s.post(&path, token, &once).await.assert_problem(409);
+
+    // Prepared, then the invoice changes (another credit note): the first no longer confirms.
+    let stale = prepared(
+        &s,
+        token,
+        &path,
+        &json!({"amount_minor": 500, "reason": "Late"}),
+    )
+    .await;
+    let other = prepare_and_confirm(
+        &s,
+        token,
+        &path,
+        &json!({"amount_minor": 200, "reason": "Parts"}),
+    )
+    .await;
+    assert_eq!(other.status, 201, "{}", other.body);
+    s.post(&path, token, &stale).await.assert_problem(409);
+
+    let inv = invoice(&s, &t, &id).await;
+    assert_eq!(inv["credited_minor"], 1_200);
+    let notes = s
+        .get(&format!("/customers/{cid}/timeline"), t.token(Role::Owner))
+        .await
+        .body["entries"]
+        .as_array()
+        .map(|e| e.iter().filter(|e| e["kind"] == "credit_note").count());
+    assert_eq!(notes, Some(2));
+}
+
+#[tokio::test]
+async fn a_refund_confirmation_is_used_once_and_only_for_the_payment_version_it_saw() {
+    let s = Stack::connect().await;
+    let t = s.tenant().await;
+    let (cid, id) = issued_invoice(&s, &t, 9_000).await;
+    assert_eq!(pay_by_checkout(&s, &t, &id, "4242424242424242").await, 303);
+    let pid = payment_of(&s, &t, &cid).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let path = format!("/payments/{pid}/refunds");
+    let accounting = t.user(Role::Accounting);
+    s.step_up(accounting, "billing_corrections").await;
+    let token = &accounting.access_token;
+
+    let once = prepared(
+        &s,
+        token,
+        &path,
+        &json!({"amount_minor": 1000, "reason": "Duplicate"}),
+    )
+    .await;
+    let mut statuses = confirm_concurrently(&s, token, &path, &once, 3).await;
+    statuses.sort_unstable();
+    assert_eq!(statuses, vec![201, 409, 409], "one prepare, one refund");
+    s.post(&path, token, &once).await.assert_problem(409);
+
+    // Prepared, then the payment changes (another refund): the first no longer confirms.
+    let stale = prepared(
+        &s,
+        token,
+        &path,
+        &json!({"amount_minor": 500, "reason": "Later"}),
+    )
+    .await;
+    let other = prepare_and_confirm(
+        &s,
+        token,
+        &path,
+        &json!({"amount_minor": 200, "reason": "Parts"}),
+    )
+    .await;
+    assert_eq!(other.status, 201, "{}", other.body);
+    s.post(&path, token, &stale).await.assert_problem(409);
+
+    let payment = s.get(&format!("/payments/{pid}"), token).await.body;
+    assert_eq!(payment["refunded_minor"], 1_200, "{payment}");
+    assert_eq!(payment["refunds"].as_array().map(Vec::len), Some(2));
+    let reference = payment["provider_ref"].as_str().expect("ref");
+    let (_, at_provider) = at_provider("GET", &t, &format!("/v1/payments/{reference}"), None).await;
+    assert_eq!(
+        at_provider["amount_refunded_minor"], 1_200,
+        "the provider refunded once per confirmation"
+    );
 }

@@ -1,7 +1,9 @@
 //! `POST /invoices/{id}/credit-notes`: credit part of an issued invoice. The note takes the
 //! tenant's next credit-note number and the invoice its new credited total in one transaction
 //! (numbers gapless, never reused). Needs an MFA step-up for billing corrections and two
-//! phases.
+//! phases. A confirmation is bound to the invoice's version, so it is used once: issuing the
+//! note moves the version on, and a second confirm (or one after any other change to the
+//! invoice) is refused with 409.
 use std::time::Duration;
 
 use fieldvault_aws::app::{json_body, path_param, Reply};
@@ -43,7 +45,8 @@ pub async fn issue_credit_note<S: TenantStore>(
     // Checked now for a clear answer before the confirmation; checked again when issued.
     CreditNote::issue(&invoice, &input, 0, &cx.caller.user, cx.now(), cx.ids)?;
     let data = serde_json::json!({
-        "invoice": invoice.id, "amount_minor": input.amount_minor, "reason": input.reason.trim()
+        "invoice": invoice.id, "version": invoice.version,
+        "amount_minor": input.amount_minor, "reason": input.reason.trim()
     });
     let Some(confirmation_id) = &input.confirmation_id else {
         let summary = format!(
@@ -71,6 +74,11 @@ pub async fn issue_credit_note<S: TenantStore>(
             .get(&keys::invoice(t, &invoice.id))
             .await?
             .ok_or(ApiError::NotFound)?;
+        // Only the version the confirmation was prepared for: a retry after the counter race
+        // reads the invoice again, and a concurrent confirm of the same id finds it moved on.
+        if before.version != invoice.version {
+            return Err(confirm::stale());
+        }
         let counter_key = keys::credit_note_counter(t);
         let stored = cx.store.get(&counter_key).await.map_err(store_error)?;
         let stored_next = stored.and_then(|c| c.get("version").and_then(|v| v.as_u64()));

@@ -2,14 +2,16 @@
 //! with a current signature over the raw body by one of the configured secrets, processed
 //! once per event id and once per payment reference. A captured payment is recorded with its
 //! display-safe metadata and allocated to the invoice its checkout was for, in one audited
-//! transaction inside that invoice's tenant.
+//! transaction inside that invoice's tenant, and only when the event happened on that
+//! tenant's own provider account (an event of account X records only in X's tenant).
 use fieldvault_aws::app::{respond, Reply};
 use fieldvault_aws::App;
 use fieldvault_core::actions::Action;
 use fieldvault_core::authz::Resource;
 use fieldvault_core::ids::TenantId;
 use fieldvault_core::payment::{
-    store::receive, EventReceipt, PaymentProvider, ProviderEvent, META_TENANT, PAYMENT_SUCCEEDED,
+    store::{receive, Delivery},
+    EventReceipt, PaymentProvider, ProviderEvent, META_TENANT, PAYMENT_SUCCEEDED,
 };
 use fieldvault_core::problem::{find_card_number, ApiError};
 use fieldvault_core::webhook::SIGNATURE_HEADER;
@@ -45,20 +47,24 @@ async fn receive_event(app: &App, req: &Request) -> Result<Reply, ApiError> {
         .get(META_TENANT)
         .and_then(|raw| TenantId::parse(raw).ok())
         .ok_or_else(|| ApiError::bad_request("the event names no tenant"))?;
+    let account = event
+        .account
+        .as_ref()
+        .ok_or_else(|| ApiError::bad_request("the event names no provider account"))?;
     let exchange = app
         .begin_as_provider(req, tenant.clone(), provider.name())
         .await?;
     let cx = app.ctx(&exchange, None);
     cx.authorize(Action::ReceivePayment, &Resource::Tenant(tenant))
         .await?;
-    let receipt = receive(
-        &cx,
-        provider.name(),
-        &event.id,
-        &payment,
-        &event.data.metadata,
-    )
-    .await?;
+    let delivery = Delivery {
+        provider: provider.name(),
+        event_id: &event.id,
+        account,
+        payment: &payment,
+        metadata: &event.data.metadata,
+    };
+    let receipt = receive(&cx, &delivery).await?;
     Reply::ok(&receipt)
 }
 

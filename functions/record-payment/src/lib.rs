@@ -2,14 +2,16 @@
 //! by its provider reference, allocated to invoices of one customer. The amount, method,
 //! brand and last four come from the provider, never from the request. Needs an MFA step-up
 //! for billing corrections and two phases; a provider reference is recorded once, however it
-//! arrives (this, or the checkout webhook).
+//! arrives (this, or the checkout webhook). The payment is looked up on the tenant's own
+//! provider account: another shop's payment is "no such payment", as is one whose metadata
+//! names another tenant.
 use fieldvault_aws::app::{json_body, Reply};
 use fieldvault_aws::App;
 use fieldvault_core::actions::Action;
 use fieldvault_core::authz::Resource;
 use fieldvault_core::confirm;
 use fieldvault_core::mfa::ActionClass;
-use fieldvault_core::payment::store::record;
+use fieldvault_core::payment::store::{account, not_ours, record};
 use fieldvault_core::payment::{PaymentProvider, ProviderError, RecordPayment};
 use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::Ctx;
@@ -41,16 +43,20 @@ pub async fn record_payment<S: TenantStore, P: PaymentProvider>(
     .await?;
     cx.require_step_up(ActionClass::BillingCorrections).await?;
     let input = input?;
+    let account = account(cx).await?;
     let found = provider
-        .payment(input.provider_ref.trim())
+        .payment(&account, input.provider_ref.trim())
         .await
         .map_err(|e| match e {
             ProviderError::Refused(m) => ApiError::Conflict(format!("the provider refused: {m}")),
             ProviderError::Unavailable(m) => ApiError::Unavailable(m),
         })?
-        .ok_or_else(|| ApiError::invalid_field("provider_ref", "the provider has no such payment"))?
+        .ok_or_else(not_ours)?
         .checked()
         .map_err(|m| ApiError::invalid_field("provider_ref", m))?;
+    if !found.belongs_to(&cx.caller.tenant, &account) {
+        return Err(not_ours());
+    }
     let data = serde_json::json!({ "payment": found, "allocations": input.allocations });
     let Some(confirmation_id) = &input.confirmation_id else {
         let allocated: i64 = input.allocations.iter().map(|a| a.amount_minor).sum();
@@ -78,6 +84,6 @@ pub async fn record_payment<S: TenantStore, P: PaymentProvider>(
         confirmation_id,
         cx.now(),
     )?;
-    let payment = record(cx, provider.name(), &found, &input.allocations).await?;
+    let payment = record(cx, provider.name(), &account, &found, &input.allocations).await?;
     Reply::created(&payment)
 }

@@ -2,14 +2,17 @@
 //! step-up for billing corrections and two phases (prepare: 202 with a summary; confirm with
 //! the id). The refund is reserved first (payment, invoices and audit in one transaction under
 //! the payment's version, so concurrent refunds can never exceed the capture), then sent to
-//! the provider, then settled: a refusal releases the reservation.
+//! the provider on the tenant's own account, then settled: a refusal releases the
+//! reservation. A confirmation is bound to the payment's version, so it is used once: the
+//! reservation moves the version on, and a second confirm (or one after any other change to
+//! the payment) is refused with 409.
 use fieldvault_aws::app::{json_body, path_param, Reply};
 use fieldvault_aws::App;
 use fieldvault_core::actions::Action;
 use fieldvault_core::confirm;
 use fieldvault_core::ids::RefundId;
 use fieldvault_core::mfa::ActionClass;
-use fieldvault_core::payment::store::{load, reserve_refund, settle_refund};
+use fieldvault_core::payment::store::{account, load, reserve_refund, settle_refund};
 use fieldvault_core::payment::{NewRefund, PaymentProvider, ProviderError, RefundStatus};
 use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::Ctx;
@@ -39,11 +42,14 @@ pub async fn refund_payment<S: TenantStore, P: PaymentProvider>(
     let payment = load(cx, raw_id, Action::RefundPayment).await?;
     cx.require_step_up(ActionClass::BillingCorrections).await?;
     let input = input?;
+    // A tenant without a provider account has nothing to refund on: refused before anything.
+    let account = account(cx).await?;
     // Checked now for a clear answer; the reservation checks again under the version.
     let refund_id = RefundId::new(cx.ids.ulid());
     payment.reserve_refund(&input, refund_id, cx.caller.user.as_str(), cx.now())?;
     let data = serde_json::json!({
-        "payment": payment.id, "amount_minor": input.amount_minor, "reason": input.reason.trim()
+        "payment": payment.id, "version": payment.version,
+        "amount_minor": input.amount_minor, "reason": input.reason.trim()
     });
     let Some(confirmation_id) = &input.confirmation_id else {
         let summary = format!(
@@ -70,9 +76,10 @@ pub async fn refund_payment<S: TenantStore, P: PaymentProvider>(
         confirmation_id,
         cx.now(),
     )?;
-    let reserved = reserve_refund(cx, &payment.id, &input, refund_id).await?;
+    let reserved = reserve_refund(cx, &payment.id, payment.version, &input, refund_id).await?;
     let answer = provider
         .refund(
+            &account,
             &reserved.provider_ref,
             input.amount_minor,
             &refund_id.to_string(),

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
-use fieldvault_aws::onboarding::{onboard_tenant, NewUser};
+use fieldvault_aws::onboarding::{onboard_tenant, payment_account, NewUser};
 use fieldvault_aws::settings::PaymentSettings;
 use fieldvault_aws::App;
 use fieldvault_core::caller::Role;
@@ -120,13 +120,16 @@ async fn up(args: &[String]) -> Result<(), BoxError> {
             })
             .collect();
         let tenant = TenantId::parse(DEMO_TENANT)?;
+        let name = "Demo Heating & Plumbing";
+        let account = payment_account(app.payments().ok(), None, &tenant, name).await?;
         onboard_tenant(
             &cognito,
             &stack.user_pool_id,
             &app.sessions,
             &tenant,
-            "Demo Heating & Plumbing",
+            name,
             &users,
+            account,
             "fieldvault-local",
         )
         .await?;

@@ -1,18 +1,24 @@
 //! The sandbox payment provider: a local stand-in that behaves like a hosted provider.
 //!
-//! - `POST /v1/checkout_sessions` (API key): a hosted checkout page for an amount.
+//! - `POST /v1/accounts` (API key): a connected account for one shop (its merchant of record).
+//!   Every call below that is about payments names one in the `Sandbox-Account` header and
+//!   sees only that account's checkouts and payments: another account's payment is "no such
+//!   payment".
+//! - `POST /v1/checkout_sessions` (API key, account): a hosted checkout page for an amount.
 //! - `GET /checkout/{id}`: the page where the customer enters a card (on the provider's side:
 //!   Fieldvault never sees card data). Test cards: 4242 4242 4242 4242 (visa) and
 //!   5555 5555 5555 4444 (mastercard) succeed; 4000 0000 0000 0002 is declined.
-//! - Paying captures a payment, sends a signed `payment.succeeded` webhook (retried in the
-//!   background if the endpoint does not answer 2xx), and redirects to the success URL.
-//! - `GET /v1/payments/{id}`, `POST /v1/refunds` (API key; `Idempotency-Key` dedupes; never
-//!   more than the payment's unrefunded amount).
+//! - Paying captures a payment on the checkout's account, sends a signed `payment.succeeded`
+//!   webhook naming the account (retried in the background if the endpoint does not answer
+//!   2xx), and redirects to the success URL.
+//! - `GET /v1/payments/{id}`, `POST /v1/refunds` (API key, account; `Idempotency-Key` dedupes
+//!   per account; never more than the payment's unrefunded amount).
 //! - `GET /v1/events` (API key): every delivery as signed and sent, for replay tests.
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use fieldvault_aws::payments::ACCOUNT_HEADER;
 use fieldvault_core::webhook;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
@@ -22,6 +28,7 @@ use tokio::net::TcpListener;
 
 #[derive(Clone)]
 struct Session {
+    account: String,
     amount_minor: i64,
     currency: String,
     description: String,
@@ -33,25 +40,30 @@ struct Session {
 
 #[derive(Clone)]
 struct Payment {
+    account: String,
     amount_minor: i64,
     currency: String,
     brand: String,
     last4: String,
     refunded_minor: i64,
+    metadata: BTreeMap<String, String>,
 }
 
 impl Payment {
     fn to_json(&self, id: &str) -> Value {
         json!({
-            "id": id, "amount_minor": self.amount_minor, "currency": self.currency,
-            "status": "succeeded", "method": "card", "brand": self.brand, "last4": self.last4,
-            "amount_refunded_minor": self.refunded_minor,
+            "id": id, "account": self.account, "amount_minor": self.amount_minor,
+            "currency": self.currency, "status": "succeeded", "method": "card",
+            "brand": self.brand, "last4": self.last4,
+            "amount_refunded_minor": self.refunded_minor, "metadata": self.metadata,
         })
     }
 }
 
 #[derive(Default)]
 struct State {
+    /// Connected accounts: id -> (name, metadata).
+    accounts: HashMap<String, (String, BTreeMap<String, String>)>,
     sessions: HashMap<String, Session>,
     payments: HashMap<String, Payment>,
     refunds: HashMap<String, Value>,
@@ -139,6 +151,13 @@ struct NewSession {
 }
 
 #[derive(Deserialize)]
+struct NewAccount {
+    name: String,
+    #[serde(default)]
+    metadata: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
 struct NewRefund {
     payment: String,
     amount_minor: i64,
@@ -194,14 +213,26 @@ impl Sandbox {
             .get("idempotency-key")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let account = req
+            .headers()
+            .get(ACCOUNT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let body = match Limited::new(req.into_body(), 64 * 1024).collect().await {
             Ok(b) => b.to_bytes(),
             Err(_) => return error(413, "body too large"),
         };
+        let on_account = |call: &dyn Fn(&str) -> Reply| match self.account(account.as_deref()) {
+            Ok(a) => call(&a),
+            Err(refused) => refused,
+        };
         match (method.as_str(), segments.as_slice()) {
-            ("POST", ["v1", "checkout_sessions"]) => self.create_session(&body),
-            ("GET", ["v1", "payments", pid]) => self.payment(pid),
-            ("POST", ["v1", "refunds"]) => self.refund(&body, idempotency),
+            ("POST", ["v1", "accounts"]) => self.create_account(&body),
+            ("POST", ["v1", "checkout_sessions"]) => on_account(&|a| self.create_session(a, &body)),
+            ("GET", ["v1", "payments", pid]) => on_account(&|a| self.payment(a, pid)),
+            ("POST", ["v1", "refunds"]) => {
+                on_account(&|a| self.refund(a, &body, idempotency.as_deref()))
+            }
             ("GET", ["v1", "events"]) => self.events(),
             ("GET", ["checkout", sid]) => self.checkout_page(sid),
             ("POST", ["checkout", sid]) => self.clone().pay(sid, &body).await,
@@ -217,7 +248,39 @@ impl Sandbox {
         }
     }
 
-    fn create_session(&self, body: &[u8]) -> Reply {
+    /// The connected account a call names, which must exist: calls about payments are always
+    /// made on one account.
+    fn account(&self, named: Option<&str>) -> Result<String, Reply> {
+        let Some(named) = named else {
+            return Err(error(
+                400,
+                "a Sandbox-Account header is required: payments live on connected accounts",
+            ));
+        };
+        let known = self
+            .state
+            .lock()
+            .map(|s| s.accounts.contains_key(named))
+            .unwrap_or(false);
+        if known {
+            Ok(named.to_owned())
+        } else {
+            Err(error(404, "no such account"))
+        }
+    }
+
+    fn create_account(&self, body: &[u8]) -> Reply {
+        let Ok(a) = serde_json::from_slice::<NewAccount>(body) else {
+            return error(400, "invalid account");
+        };
+        let aid = id("acct");
+        if let Ok(mut state) = self.state.lock() {
+            state.accounts.insert(aid.clone(), (a.name, a.metadata));
+        }
+        json_reply(200, &json!({ "id": aid }))
+    }
+
+    fn create_session(&self, account: &str, body: &[u8]) -> Reply {
         let Ok(s) = serde_json::from_slice::<NewSession>(body) else {
             return error(400, "invalid checkout session");
         };
@@ -227,6 +290,7 @@ impl Sandbox {
         let sid = id("cs");
         let url = format!("{}/checkout/{sid}", self.base_url);
         let session = Session {
+            account: account.to_owned(),
             amount_minor: s.amount_minor,
             currency: s.currency,
             description: s.description,
@@ -241,29 +305,36 @@ impl Sandbox {
         json_reply(200, &json!({ "id": sid, "url": url }))
     }
 
-    fn payment(&self, pid: &str) -> Reply {
+    fn payment(&self, account: &str, pid: &str) -> Reply {
         let found = self
             .state
             .lock()
             .ok()
-            .and_then(|s| s.payments.get(pid).cloned());
+            .and_then(|s| s.payments.get(pid).cloned())
+            .filter(|p| p.account == account);
         match found {
             Some(p) => json_reply(200, &p.to_json(pid)),
             None => error(404, "no such payment"),
         }
     }
 
-    fn refund(&self, body: &[u8], idempotency: Option<String>) -> Reply {
+    fn refund(&self, account: &str, body: &[u8], idempotency: Option<&str>) -> Reply {
         let Ok(r) = serde_json::from_slice::<NewRefund>(body) else {
             return error(400, "invalid refund");
         };
         let Ok(mut state) = self.state.lock() else {
             return error(500, "state");
         };
+        // Keys are the account's own: another account's key never replays here.
+        let idempotency = idempotency.map(|k| format!("{account}\n{k}"));
         if let Some(done) = idempotency.as_ref().and_then(|k| state.refunds.get(k)) {
             return json_reply(200, done);
         }
-        let Some(p) = state.payments.get_mut(&r.payment) else {
+        let Some(p) = state
+            .payments
+            .get_mut(&r.payment)
+            .filter(|p| p.account == account)
+        else {
             return error(404, "no such payment");
         };
         if r.amount_minor <= 0 || r.amount_minor > p.amount_minor - p.refunded_minor {
@@ -359,11 +430,13 @@ impl Sandbox {
             session.payment = Some(pid.clone());
             let session = session.clone();
             let payment = Payment {
+                account: session.account.clone(),
                 amount_minor: session.amount_minor,
                 currency: session.currency.clone(),
                 brand: brand.into(),
                 last4: digits[digits.len() - 4..].to_owned(),
                 refunded_minor: 0,
+                metadata: session.metadata.clone(),
             };
             state.payments.insert(pid.clone(), payment.clone());
             (session, payment)
@@ -371,6 +444,7 @@ impl Sandbox {
         let event = json!({
             "id": id("evt"),
             "type": "payment.succeeded",
+            "account": session.account,
             "created": time::OffsetDateTime::now_utc().unix_timestamp(),
             "data": { "payment": payment.to_json(&pid), "metadata": session.metadata },
         });

@@ -1,5 +1,5 @@
 //! Platform onboarding (an operator action, never self-signup): a tenant, its Cognito group,
-//! and its first users. Tenancy is set only here, server-side: the tenant group and
+//! its first users, and its own account at the payment provider (created here or linked). Tenancy is set only here, server-side: the tenant group and
 //! `custom:tenant_id` are written with admin APIs no app client can call.
 use aws_sdk_cognitoidentityprovider::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType};
@@ -7,7 +7,8 @@ use aws_sdk_cognitoidentityprovider::Client as Cognito;
 use fieldvault_core::audit::{diff, AuditRecord, Outcome};
 use fieldvault_core::caller::{tenant_group_name, Role};
 use fieldvault_core::ids::{AuditId, IdSource, SystemIds, TenantId, UserId};
-use fieldvault_core::store::{StoreError, TenantStore};
+use fieldvault_core::payment::{PaymentProvider, ProviderAccount};
+use fieldvault_core::store::{Condition, StoreError, TenantStore, Write};
 use fieldvault_core::user::{Tenant, UserAccess, UserProfile, UserStatus};
 use fieldvault_core::user_admin::{DirectoryError, UserDirectory};
 use time::OffsetDateTime;
@@ -26,6 +27,115 @@ pub enum OnboardError {
     UserExists,
     #[error("store: {0}")]
     Store(StoreError),
+    #[error("payment provider: {0}")]
+    Payments(String),
+    #[error("the tenant does not exist")]
+    NoTenant,
+}
+
+/// The tenant's account at the payment provider: `linked` if the operator names an existing
+/// one, otherwise a new one opened at `provider` (`None` when no provider is configured: the
+/// tenant's payment routes then answer 409 until one is linked).
+pub async fn payment_account<P: PaymentProvider>(
+    provider: Option<&P>,
+    linked: Option<&str>,
+    tenant: &TenantId,
+    name: &str,
+) -> Result<Option<ProviderAccount>, OnboardError> {
+    if let Some(raw) = linked {
+        return ProviderAccount::parse(raw)
+            .map(Some)
+            .map_err(|e| OnboardError::Payments(e.to_string()));
+    }
+    match provider {
+        Some(p) => p
+            .create_account(tenant, name)
+            .await
+            .map(Some)
+            .map_err(|e| OnboardError::Payments(e.to_string())),
+        None => Ok(None),
+    }
+}
+
+fn operator_audit(
+    tenant: &TenantId,
+    operator: &str,
+    action: &str,
+    before: Option<&serde_json::Value>,
+    after: &serde_json::Value,
+    now: OffsetDateTime,
+) -> AuditRecord {
+    AuditRecord {
+        id: AuditId::new(SystemIds.ulid()),
+        tenant_id: tenant.to_string(),
+        at: now,
+        actor_user: OPERATOR.into(),
+        actor_role: OPERATOR.into(),
+        actor_name: operator.to_owned(),
+        action: action.into(),
+        resource: format!("tenant/{tenant}"),
+        request_id: ulid::Ulid::new().to_string(),
+        source_ip: String::new(),
+        user_agent: "fieldvault-ops".into(),
+        outcome: Outcome::Success,
+        reason: None,
+        changes: diff(before, Some(after)),
+    }
+}
+
+const OPERATOR: &str = "platform-operator";
+
+/// Link (or replace) a tenant's payment provider account: the tenant record changes with its
+/// audit record in one transaction, through the tenant's own session.
+pub async fn link_payment_account(
+    sessions: &SessionFactory,
+    tenant: &TenantId,
+    account: ProviderAccount,
+    operator: &str,
+) -> Result<Tenant, OnboardError> {
+    let operator_id = UserId::parse(OPERATOR).map_err(|e| OnboardError::Session(e.to_string()))?;
+    let session = sessions
+        .session(tenant, Role::Owner, &operator_id)
+        .await
+        .map_err(|e| OnboardError::Session(e.to_string()))?;
+    let stored = session
+        .store()
+        .get(&fieldvault_core::keys::tenant_profile(tenant))
+        .await
+        .map_err(OnboardError::Store)?
+        .and_then(|i| serde_json::from_value::<Tenant>(serde_json::Value::Object(i)).ok())
+        .ok_or(OnboardError::NoTenant)?;
+    let before = serde_json::to_value(&stored).ok();
+    let linked = Tenant {
+        payment_account: Some(account),
+        ..stored
+    };
+    let after = serde_json::json!(linked);
+    let audit = operator_audit(
+        tenant,
+        operator,
+        "tenant.link_payment_account",
+        before.as_ref(),
+        &after,
+        OffsetDateTime::now_utc(),
+    );
+    let write = match linked.write() {
+        Write::Put {
+            key, index, item, ..
+        } => Write::Put {
+            key,
+            index,
+            item,
+            condition: Condition::None,
+        },
+        other => other,
+    };
+    session
+        .store()
+        .commit(vec![write], &audit)
+        .await
+        .map_err(OnboardError::Store)?;
+    Ok(linked)
 }
 
 /// A user to create in the tenant.
@@ -240,8 +350,10 @@ impl UserDirectory for CognitoDirectory {
     }
 }
 
-/// Onboard a tenant with its first users. The tenant and user records are written in one
-/// transaction with their audit record, through the new tenant's own session.
+/// Onboard a tenant with its first users and its payment provider account (see
+/// `payment_account`). The tenant and user records are written in one transaction with their
+/// audit record, through the new tenant's own session.
+#[allow(clippy::too_many_arguments)]
 pub async fn onboard_tenant(
     cognito: &Cognito,
     pool_id: &str,
@@ -249,6 +361,7 @@ pub async fn onboard_tenant(
     tenant: &TenantId,
     name: &str,
     users: &[NewUser],
+    payment_account: Option<ProviderAccount>,
     operator: &str,
 ) -> Result<Vec<UserProfile>, OnboardError> {
     match cognito
@@ -283,30 +396,15 @@ pub async fn onboard_tenant(
         tenant_id: tenant.clone(),
         name: name.to_owned(),
         created_at: now,
+        payment_account,
     };
     let mut writes = vec![record.write()];
     writes.extend(profiles.iter().map(UserProfile::write));
     // Every user starts with an access record (read on each request; see user::admit).
     writes.extend(profiles.iter().map(|p| UserAccess::new(p).write(None)));
     let after = serde_json::json!({ "tenant": record, "users": profiles });
-    let operator_id =
-        UserId::parse("platform-operator").map_err(|e| OnboardError::Session(e.to_string()))?;
-    let audit = AuditRecord {
-        id: AuditId::new(SystemIds.ulid()),
-        tenant_id: tenant.to_string(),
-        at: now,
-        actor_user: operator_id.to_string(),
-        actor_role: "platform-operator".into(),
-        actor_name: operator.to_owned(),
-        action: "tenant.onboard".into(),
-        resource: format!("tenant/{tenant}"),
-        request_id: ulid::Ulid::new().to_string(),
-        source_ip: String::new(),
-        user_agent: "fieldvault-ops".into(),
-        outcome: Outcome::Success,
-        reason: None,
-        changes: diff(None, Some(&after)),
-    };
+    let operator_id = UserId::parse(OPERATOR).map_err(|e| OnboardError::Session(e.to_string()))?;
+    let audit = operator_audit(tenant, operator, "tenant.onboard", None, &after, now);
     let session = sessions
         .session(tenant, Role::Owner, &operator_id)
         .await

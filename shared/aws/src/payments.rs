@@ -1,16 +1,24 @@
 //! The payment provider adapter: the sandbox provider's HTTP API (the local stack runs it; it
 //! behaves like a hosted provider: checkout sessions, captured payments, refunds, and signed
 //! webhooks). Card data stays on the provider's pages; nothing here ever sees it.
+//!
+//! Every shop is a connected account at the provider: calls about payments carry the tenant's
+//! account in the `Sandbox-Account` header (as Stripe Connect's `Stripe-Account`), and the
+//! provider answers only about that account's payments.
 use std::time::Duration;
 
+use fieldvault_core::ids::TenantId;
 use fieldvault_core::payment::{
-    Checkout, CheckoutRequest, PaymentProvider, ProviderError, ProviderEvent, ProviderPayment,
-    ProviderRefund,
+    Checkout, CheckoutRequest, PaymentProvider, ProviderAccount, ProviderError, ProviderEvent,
+    ProviderPayment, ProviderRefund, META_TENANT,
 };
 use fieldvault_core::webhook::{self, WebhookError};
 use serde::de::DeserializeOwned;
 
 use crate::settings::PaymentSettings;
+
+/// The header that names the connected account a call is made on.
+pub const ACCOUNT_HEADER: &str = "sandbox-account";
 
 pub struct SandboxProvider {
     settings: PaymentSettings,
@@ -77,17 +85,45 @@ impl PaymentProvider for SandboxProvider {
         "sandbox"
     }
 
-    async fn create_checkout(&self, request: &CheckoutRequest) -> Result<Checkout, ProviderError> {
+    async fn create_account(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<ProviderAccount, ProviderError> {
+        #[derive(serde::Deserialize)]
+        struct Created {
+            id: ProviderAccount,
+        }
+        let body = serde_json::json!({
+            "name": name, "metadata": { META_TENANT: tenant.as_str() }
+        });
+        let created: Created = self
+            .send(self.http.post(self.url("/v1/accounts")).json(&body))
+            .await?
+            .ok_or_else(|| ProviderError::Unavailable("no accounts endpoint".into()))?;
+        Ok(created.id)
+    }
+
+    async fn create_checkout(
+        &self,
+        account: &ProviderAccount,
+        request: &CheckoutRequest,
+    ) -> Result<Checkout, ProviderError> {
         self.send(
             self.http
                 .post(self.url("/v1/checkout_sessions"))
+                .header(ACCOUNT_HEADER, account.as_str())
                 .json(request),
         )
         .await?
-        .ok_or_else(|| ProviderError::Unavailable("no checkout endpoint".into()))
+        .ok_or_else(|| ProviderError::Refused("no such account at the provider".into()))
     }
 
-    async fn payment(&self, reference: &str) -> Result<Option<ProviderPayment>, ProviderError> {
+    async fn payment(
+        &self,
+        account: &ProviderAccount,
+        reference: &str,
+    ) -> Result<Option<ProviderPayment>, ProviderError> {
         if !reference
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -96,13 +132,15 @@ impl PaymentProvider for SandboxProvider {
         }
         self.send(
             self.http
-                .get(self.url(&format!("/v1/payments/{reference}"))),
+                .get(self.url(&format!("/v1/payments/{reference}")))
+                .header(ACCOUNT_HEADER, account.as_str()),
         )
         .await
     }
 
     async fn refund(
         &self,
+        account: &ProviderAccount,
         reference: &str,
         amount_minor: i64,
         idempotency_key: &str,
@@ -110,6 +148,7 @@ impl PaymentProvider for SandboxProvider {
         self.send(
             self.http
                 .post(self.url("/v1/refunds"))
+                .header(ACCOUNT_HEADER, account.as_str())
                 .header("idempotency-key", idempotency_key)
                 .json(&serde_json::json!({ "payment": reference, "amount_minor": amount_minor })),
         )

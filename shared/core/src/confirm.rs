@@ -3,6 +3,11 @@
 //! would change, and the record's version); the second call repeats the request with the id
 //! and executes it. A changed request, a changed record or an expired id no longer matches.
 //! Stateless: the id is a MAC with an expiry, checked in constant time.
+//!
+//! Single use: every confirmed change binds the version of the record it changes into the
+//! data, and commits only under that version (the record's write is conditioned on it; a
+//! retry that finds another version answers `stale`). Executing the change moves the version
+//! on, so the same id never matches again.
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -61,6 +66,12 @@ pub fn prepare(
     }
 }
 
+/// The answer to a confirmation that no longer matches its request or its record (changed,
+/// already used, expired, or another caller's).
+pub fn stale() -> ApiError {
+    ApiError::Conflict("the confirmation does not match this request (changed, already used, expired or for someone else); prepare again".into())
+}
+
 pub fn check(
     key: &CursorKey,
     caller: &Caller,
@@ -69,9 +80,6 @@ pub fn check(
     id: &str,
     now: OffsetDateTime,
 ) -> Result<(), ApiError> {
-    let stale = || {
-        ApiError::Conflict("the confirmation does not match this request (changed, expired or for someone else); prepare again".into())
-    };
     let payload = key.decode(&scope(caller, route), id).map_err(|_| stale())?;
     let expires: i64 = payload
         .get("expires")

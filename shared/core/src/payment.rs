@@ -3,6 +3,13 @@
 //! never beyond what was captured. Card numbers never reach us: customers pay on the
 //! provider's checkout page.
 //!
+//! Each tenant is its own merchant of record: it has its own account at the provider (a
+//! connected account), created or linked at onboarding and stored on the tenant, and every
+//! provider call for the tenant (checkout, lookup, refund) is made on that account. Another
+//! shop's payment is therefore "no such payment" to every call a tenant can make, and a payment
+//! is recorded only when the provider reports it on the tenant's account with no metadata
+//! naming another tenant.
+//!
 //! Refunds reserve before they call the provider: the reservation (payment, invoices, audit)
 //! commits under the payment's version, so of two concurrent refunds that together exceed the
 //! captured amount one is refused before any money moves.
@@ -23,6 +30,50 @@ use crate::webhook::WebhookError;
 pub const META_TENANT: &str = "tenant_id";
 pub const META_INVOICE: &str = "invoice_id";
 pub const META_CUSTOMER: &str = "customer_id";
+const META_KEYS: [&str; 3] = [META_TENANT, META_INVOICE, META_CUSTOMER];
+
+/// A tenant's own account at the payment provider (a connected account, the merchant of
+/// record for that shop's payments). Not a secret: it names where calls are made, the
+/// platform's API key authorizes them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
+#[serde(transparent)]
+pub struct ProviderAccount(String);
+
+impl ProviderAccount {
+    pub fn parse(raw: &str) -> Result<ProviderAccount, crate::ids::InvalidId> {
+        if is_token(raw, 64) {
+            Ok(ProviderAccount(raw.to_owned()))
+        } else {
+            Err(crate::ids::InvalidId {
+                what: "payment provider account",
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for ProviderAccount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        Self::parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+impl std::fmt::Display for ProviderAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a payment route answers for a tenant that has no provider account yet.
+pub fn no_account() -> ApiError {
+    ApiError::Conflict(
+        "this shop has no account at the payment provider yet, so it cannot take, record or refund payments; the platform operator links one (fieldvault-ops link-payment-account)".into(),
+    )
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -48,6 +99,12 @@ pub struct ProviderPayment {
     /// The last four digits of the card or account, nothing more.
     #[serde(default)]
     pub last4: Option<String>,
+    /// The provider account (the shop) that captured it.
+    #[serde(default)]
+    pub account: Option<ProviderAccount>,
+    /// What the checkout attached (tenant, invoice, customer); `checked` keeps only those.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
 }
 
 fn is_token(raw: &str, max: usize) -> bool {
@@ -80,7 +137,24 @@ impl ProviderPayment {
         {
             return Err("last4 is not four digits".into());
         }
-        Ok(self)
+        let mut checked = self;
+        checked
+            .metadata
+            .retain(|k, _| META_KEYS.contains(&k.as_str()));
+        if checked.metadata.values().any(|v| v.len() > 64) {
+            return Err("payment metadata is not ours".into());
+        }
+        Ok(checked)
+    }
+
+    /// Whether this payment is the tenant's: captured on its provider account, and with no
+    /// metadata naming another tenant (a payment taken on a terminal carries none).
+    pub fn belongs_to(&self, tenant: &TenantId, account: &ProviderAccount) -> bool {
+        self.account.as_ref() == Some(account)
+            && self
+                .metadata
+                .get(META_TENANT)
+                .is_none_or(|t| t == tenant.as_str())
     }
 }
 
@@ -90,6 +164,9 @@ pub struct ProviderEvent {
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
+    /// The provider account the event happened on: it decides the tenant it may touch.
+    #[serde(default)]
+    pub account: Option<ProviderAccount>,
     pub data: EventData,
 }
 
@@ -138,21 +215,33 @@ pub enum ProviderError {
 }
 
 /// The port to a payment provider. The local stack's sandbox implements it over HTTP; a real
-/// provider's adapter implements the same four calls.
+/// provider's adapter implements the same calls. Every call about payments names the tenant's
+/// provider account: the provider answers only about that account's payments.
 pub trait PaymentProvider: Send + Sync {
     /// The name references and events are keyed under.
     fn name(&self) -> &'static str;
+    /// Open an account for a shop (onboarding), its merchant of record at the provider.
+    fn create_account(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> impl Future<Output = Result<ProviderAccount, ProviderError>> + Send;
     fn create_checkout(
         &self,
+        account: &ProviderAccount,
         request: &CheckoutRequest,
     ) -> impl Future<Output = Result<Checkout, ProviderError>> + Send;
+    /// The payment, if `account` holds it (another account's payment is `None`).
     fn payment(
         &self,
+        account: &ProviderAccount,
         reference: &str,
     ) -> impl Future<Output = Result<Option<ProviderPayment>, ProviderError>> + Send;
-    /// Refund `amount_minor` of a payment; the provider dedupes by `idempotency_key`.
+    /// Refund `amount_minor` of a payment on `account`; the provider dedupes by
+    /// `idempotency_key`.
     fn refund(
         &self,
+        account: &ProviderAccount,
         reference: &str,
         amount_minor: i64,
         idempotency_key: &str,
@@ -222,6 +311,10 @@ pub struct Payment {
     pub tenant_id: TenantId,
     pub customer_id: CustomerId,
     pub provider: String,
+    /// The tenant's provider account that captured it (absent on payments recorded before
+    /// accounts existed).
+    #[serde(default)]
+    pub provider_account: Option<ProviderAccount>,
     pub provider_ref: String,
     pub method: String,
     pub brand: Option<String>,
@@ -325,6 +418,7 @@ impl Payment {
             tenant_id: tenant.clone(),
             customer_id: customer,
             provider: provider.into(),
+            provider_account: from.account.clone(),
             provider_ref: from.id.clone(),
             method: from.method.clone(),
             brand: from.brand.clone(),
@@ -522,6 +616,8 @@ mod tests {
             method: "card".into(),
             brand: Some("visa".into()),
             last4: Some("4242".into()),
+            account: None,
+            metadata: BTreeMap::new(),
         };
         Payment::received(
             &from,
@@ -559,6 +655,8 @@ mod tests {
             method: "card".into(),
             brand: Some("visa".into()),
             last4: Some("4242".into()),
+            account: None,
+            metadata: BTreeMap::new(),
         };
         assert!(ok.clone().checked().is_ok());
         let pan = ProviderPayment {
@@ -598,6 +696,8 @@ mod tests {
             method: "card".into(),
             brand: None,
             last4: None,
+            account: None,
+            metadata: BTreeMap::new(),
         };
         let too_much = Payment::received(
             &p,
@@ -705,15 +805,186 @@ mod tests {
         };
         assert!(p.reserve_refund(&blank, id, "u", now).is_err());
     }
+
+    fn account(raw: &str) -> ProviderAccount {
+        ProviderAccount::parse(raw).expect("account")
+    }
+
+    fn captured_on(account: Option<ProviderAccount>, tenant: Option<&str>) -> ProviderPayment {
+        ProviderPayment {
+            id: "pay_77".into(),
+            amount_minor: 2500,
+            currency: Currency::default(),
+            status: ProviderPaymentStatus::Succeeded,
+            method: "card".into(),
+            brand: Some("visa".into()),
+            last4: Some("4242".into()),
+            account,
+            metadata: tenant
+                .map(|t| BTreeMap::from([(META_TENANT.to_owned(), t.to_owned())]))
+                .unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn provider_accounts_are_plain_tokens() {
+        assert!(ProviderAccount::parse("acct_01J9Z").is_ok());
+        for bad in ["", "acct 1", "acct#1", "acct/1", &"a".repeat(65)] {
+            assert!(ProviderAccount::parse(bad).is_err(), "{bad}");
+        }
+        assert!(serde_json::from_value::<ProviderAccount>(serde_json::json!("a*b")).is_err());
+    }
+
+    #[test]
+    fn a_payment_belongs_only_to_the_tenant_whose_account_captured_it() {
+        let acme = TenantId::parse("acme").expect("t");
+        let (mine, theirs) = (account("acct_acme"), account("acct_other"));
+        assert!(captured_on(Some(mine.clone()), None).belongs_to(&acme, &mine));
+        assert!(captured_on(Some(mine.clone()), Some("acme")).belongs_to(&acme, &mine));
+        assert!(!captured_on(Some(theirs.clone()), None).belongs_to(&acme, &mine));
+        assert!(!captured_on(Some(theirs), Some("acme")).belongs_to(&acme, &mine));
+        assert!(!captured_on(None, Some("acme")).belongs_to(&acme, &mine));
+        assert!(
+            !captured_on(Some(mine.clone()), Some("other-shop")).belongs_to(&acme, &mine),
+            "metadata naming another tenant"
+        );
+    }
+
+    #[test]
+    fn checked_keeps_only_the_metadata_a_checkout_attaches() {
+        let mut p = captured_on(Some(account("acct_acme")), Some("acme"));
+        p.metadata.insert("note".into(), "anything".into());
+        let p = p.checked().expect("checked");
+        assert_eq!(
+            p.metadata.keys().map(String::as_str).collect::<Vec<_>>(),
+            vec![META_TENANT]
+        );
+        let mut long = captured_on(None, None);
+        long.metadata.insert(META_INVOICE.into(), "x".repeat(65));
+        assert!(long.checked().is_err());
+    }
+
+    #[test]
+    fn an_event_records_only_in_the_tenant_whose_account_it_happened_on() {
+        use super::store::{Delivery, Receipt};
+        let acme = TenantId::parse("acme").expect("t");
+        let (mine, theirs) = (account("acct_acme"), account("acct_other"));
+        let customer = CustomerId::new(ulid::Ulid::new()).to_string();
+        let meta = |tenant: &str| {
+            BTreeMap::from([
+                (META_TENANT.to_owned(), tenant.to_owned()),
+                (META_CUSTOMER.to_owned(), customer.clone()),
+            ])
+        };
+        let receipt = |event_account: &ProviderAccount,
+                       payment: &ProviderPayment,
+                       metadata: &BTreeMap<String, String>,
+                       stored: Option<&ProviderAccount>| {
+            let delivery = Delivery {
+                provider: "sandbox",
+                event_id: "evt_1",
+                account: event_account,
+                payment,
+                metadata,
+            };
+            Receipt::of(
+                &delivery,
+                stored,
+                None,
+                &acme,
+                "provider",
+                OffsetDateTime::now_utc(),
+                &SystemIds,
+            )
+        };
+        let ours = captured_on(Some(mine.clone()), Some("acme"));
+        let recorded = receipt(&mine, &ours, &meta("acme"), Some(&mine)).expect("recorded");
+        assert_eq!(recorded.payment.provider_account, Some(mine.clone()));
+        // Another account's event naming this tenant (its metadata forged or mistaken).
+        let other = captured_on(Some(theirs.clone()), Some("acme"));
+        assert!(receipt(&theirs, &other, &meta("acme"), Some(&mine)).is_err());
+        // The tenant has no account: nothing can be on it.
+        assert!(receipt(&mine, &ours, &meta("acme"), None).is_err());
+        // The event's account is the tenant's, but the payment in it is another account's.
+        assert!(receipt(&mine, &other, &meta("acme"), Some(&mine)).is_err());
+        // The metadata names another tenant than the one recording it.
+        assert!(receipt(&mine, &ours, &meta("other-shop"), Some(&mine)).is_err());
+    }
+
+    #[tokio::test]
+    async fn recording_another_accounts_payment_writes_nothing() {
+        use crate::caller::Role;
+        use crate::memory::TestRig;
+        let rig = TestRig::new("acme", Role::Accounting);
+        let theirs = captured_on(Some(account("acct_other")), Some("other-shop"));
+        let allocations = [Allocation {
+            invoice_id: inv(),
+            amount_minor: 1,
+        }];
+        for from in [
+            theirs.clone(),
+            captured_on(Some(account("acct_acme")), Some("other-shop")),
+        ] {
+            let got = super::store::record(
+                &rig.ctx(),
+                "sandbox",
+                &account("acct_acme"),
+                &from,
+                &allocations,
+            )
+            .await;
+            assert!(matches!(got, Err(ApiError::BadRequest { .. })), "{got:?}");
+        }
+        let calls = rig.store.calls.lock().expect("calls").clone();
+        assert!(calls.iter().all(|c| *c != "commit"), "{calls:?}");
+        assert!(rig.audit_actions().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_refund_confirmation_reserves_once_under_its_version() {
+        use crate::caller::Role;
+        use crate::memory::TestRig;
+        use crate::store::TenantStore;
+        let rig = TestRig::new("acme", Role::Accounting);
+        let p = captured(1000, vec![]);
+        rig.store.put_marker(p.write(None)).await.expect("seeded");
+        let cx = rig.ctx();
+        let confirmed = p.version;
+        let first = super::store::reserve_refund(
+            &cx,
+            &p.id,
+            confirmed,
+            &refund(100),
+            RefundId::new(ulid::Ulid::new()),
+        )
+        .await
+        .expect("the first use reserves");
+        assert_eq!(first.refunded_minor, 100);
+        let again = super::store::reserve_refund(
+            &cx,
+            &p.id,
+            confirmed,
+            &refund(100),
+            RefundId::new(ulid::Ulid::new()),
+        )
+        .await;
+        assert!(matches!(again, Err(ApiError::Conflict(_))), "{again:?}");
+        let stored: Payment = cx
+            .get(&keys::payment(&p.tenant_id, &p.id))
+            .await
+            .expect("read")
+            .expect("payment");
+        assert_eq!((stored.refunded_minor, stored.refunds.len()), (100, 1));
+    }
 }
 
 /// Loading and saving payments for the payment functions: every change commits the payment,
 /// the invoices it touches and the audit record in one transaction.
 pub mod store {
     use super::{
-        event_write, Allocation, CheckoutRequest, CheckoutStarted, EventReceipt, NewRefund,
-        Payment, PaymentProvider, PaymentSource, ProviderError, ProviderPayment, META_CUSTOMER,
-        META_INVOICE, META_TENANT,
+        event_write, no_account, Allocation, CheckoutRequest, CheckoutStarted, EventReceipt,
+        NewRefund, Payment, PaymentProvider, PaymentSource, ProviderAccount, ProviderError,
+        ProviderPayment, META_CUSTOMER, META_INVOICE, META_TENANT,
     };
     use crate::actions::Action;
     use crate::authz::Resource;
@@ -723,6 +994,7 @@ pub mod store {
     use crate::problem::ApiError;
     use crate::request::{store_error, Ctx};
     use crate::store::{StoreError, TenantStore, Write};
+    use crate::user::Tenant;
     use std::collections::BTreeMap;
     use time::OffsetDateTime;
 
@@ -749,6 +1021,13 @@ pub mod store {
             .ok_or(ApiError::NotFound)?;
         cx.authorize(action, &resource(&payment)).await?;
         Ok(payment)
+    }
+
+    /// The caller's tenant's account at the provider, which every provider call for it is
+    /// made on; a tenant without one gets a plain 409 (`no_account`).
+    pub async fn account<S: TenantStore>(cx: &Ctx<'_, S>) -> Result<ProviderAccount, ApiError> {
+        let shop: Option<Tenant> = cx.get(&keys::tenant_profile(&cx.caller.tenant)).await?;
+        shop.and_then(|s| s.payment_account).ok_or_else(no_account)
     }
 
     async fn invoice<S: TenantStore>(
@@ -789,11 +1068,14 @@ pub mod store {
     /// balance (the rest stays unallocated, as does all of it if the invoice cannot take it).
     pub async fn receive<S: TenantStore>(
         cx: &Ctx<'_, S>,
-        provider: &str,
-        event_id: &str,
-        from: &ProviderPayment,
-        metadata: &BTreeMap<String, String>,
+        delivery: &Delivery<'_>,
     ) -> Result<EventReceipt, ApiError> {
+        let Delivery {
+            provider,
+            event_id,
+            metadata,
+            ..
+        } = *delivery;
         let t = &cx.caller.tenant;
         let duplicate = EventReceipt {
             received: true,
@@ -804,8 +1086,9 @@ pub mod store {
             .get(META_INVOICE)
             .and_then(|raw| InvoiceId::parse(raw).ok());
         for _ in 0..ATTEMPTS {
-            // Independent reads, one round trip: has this event been recorded, and the invoice.
-            let (seen, invoice) = futures_util::future::join(
+            // Independent reads, one round trip: has this event been recorded, the invoice, and
+            // the tenant (whose provider account the event must be on).
+            let (seen, invoice, shop) = futures_util::future::join3(
                 cx.store.get(&keys::provider_event(t, provider, event_id)),
                 async {
                     match &invoice_id {
@@ -813,19 +1096,16 @@ pub mod store {
                         None => Ok(None),
                     }
                 },
+                cx.get::<Tenant>(&keys::tenant_profile(t)),
             )
             .await;
             if seen.map_err(store_error)?.is_some() {
                 return Ok(duplicate);
             }
-            let delivery = Delivery {
-                provider,
-                event_id,
-                payment: from,
-                metadata,
-            };
+            let shop = shop?;
             let receipt = Receipt::of(
-                &delivery,
+                delivery,
+                shop.as_ref().and_then(|s| s.payment_account.as_ref()),
                 invoice?.as_ref(),
                 t,
                 cx.caller.user.as_str(),
@@ -868,16 +1148,21 @@ pub mod store {
     }
 
     /// A captured payment as a verified provider event delivers it.
+    #[derive(Clone, Copy)]
     pub struct Delivery<'a> {
         pub provider: &'a str,
         pub event_id: &'a str,
+        /// The provider account the event happened on.
+        pub account: &'a ProviderAccount,
         pub payment: &'a ProviderPayment,
         pub metadata: &'a BTreeMap<String, String>,
     }
 
-    /// What recording a captured payment from a provider event writes, decided by the invoice
-    /// read for it: the event's marker (first), the allocation to the invoice up to its balance
-    /// with the invoice's tasks, the payment, its reference marker and its ledger entry.
+    /// What recording a captured payment from a provider event writes, decided by the tenant's
+    /// provider account and the invoice read for it. An event is recorded in a tenant only
+    /// when it happened on that tenant's account (and names it): the event's marker (first),
+    /// the allocation to the invoice up to its balance with the invoice's tasks, the payment,
+    /// its reference marker and its ledger entry.
     /// Pure given what was read (the webhook commits it; the benchmark builds the same).
     pub struct Receipt {
         pub payment: Payment,
@@ -887,9 +1172,11 @@ pub mod store {
     }
 
     impl Receipt {
-        /// `by` is the principal recording it (the provider's), at `now`.
+        /// `by` is the principal recording it (the provider's), at `now`; `tenant_account` is
+        /// the account stored on tenant `t`.
         pub fn of(
             delivery: &Delivery<'_>,
+            tenant_account: Option<&ProviderAccount>,
             invoice: Option<&Invoice>,
             t: &TenantId,
             by: &str,
@@ -899,9 +1186,18 @@ pub mod store {
             let Delivery {
                 provider,
                 event_id,
+                account,
                 payment: from,
                 metadata,
             } = *delivery;
+            let ours = tenant_account == Some(account)
+                && metadata.get(META_TENANT).map(String::as_str) == Some(t.as_str())
+                && from.account.as_ref().is_none_or(|a| a == account);
+            if !ours {
+                return Err(ApiError::bad_request(
+                    "the event did not happen on this tenant's provider account",
+                ));
+            }
             let customer = invoice
                 .map(|i| i.customer_id)
                 .or_else(|| {
@@ -950,14 +1246,19 @@ pub mod store {
         }
     }
 
-    /// Staff record a payment the provider captured and allocate it to invoices of one
-    /// customer (the caller has stepped up and confirmed).
+    /// Staff record a payment the provider captured on the tenant's `account` and allocate it
+    /// to invoices of one customer (the caller has stepped up and confirmed). A payment of
+    /// another account, or whose metadata names another tenant, is "no such payment".
     pub async fn record<S: TenantStore>(
         cx: &Ctx<'_, S>,
         provider: &str,
+        account: &ProviderAccount,
         from: &ProviderPayment,
         allocations: &[Allocation],
     ) -> Result<Payment, ApiError> {
+        if !from.belongs_to(&cx.caller.tenant, account) {
+            return Err(not_ours());
+        }
         if allocations.is_empty() || allocations.len() > 20 {
             return Err(ApiError::invalid_field(
                 "allocations",
@@ -1026,12 +1327,21 @@ pub mod store {
         ))
     }
 
+    /// What recording answers for a payment that is not the caller's tenant's: the same as for
+    /// a reference the provider does not know, so it tells nothing about other shops.
+    pub fn not_ours() -> ApiError {
+        ApiError::invalid_field("provider_ref", "the provider has no such payment")
+    }
+
     /// Reserve a refund (payment, invoices, audit in one transaction under the payment's
     /// version): of concurrent refunds that together exceed the capture, the later ones see
-    /// the reservation and are refused.
+    /// the reservation and are refused. `confirmed` is the version the confirmation was
+    /// prepared for: once the payment has moved on (this refund reserved, or any other
+    /// change), the confirmation is spent and the refund is refused.
     pub async fn reserve_refund<S: TenantStore>(
         cx: &Ctx<'_, S>,
         id: &PaymentId,
+        confirmed: u64,
         input: &NewRefund,
         refund_id: RefundId,
     ) -> Result<Payment, ApiError> {
@@ -1040,6 +1350,9 @@ pub mod store {
                 .get(&keys::payment(&cx.caller.tenant, id))
                 .await?
                 .ok_or(ApiError::NotFound)?;
+            if before.version != confirmed {
+                return Err(crate::confirm::stale());
+            }
             let (after, taken) =
                 before.reserve_refund(input, refund_id, cx.caller.user.as_str(), cx.now())?;
             let mut writes = vec![after.write(Some(before.version))];
@@ -1123,8 +1436,9 @@ pub mod store {
             success_url: return_url.to_owned(),
             cancel_url: return_url.to_owned(),
         };
+        let account = account(cx).await?;
         let checkout = provider
-            .create_checkout(&request)
+            .create_checkout(&account, &request)
             .await
             .map_err(|e| match e {
                 ProviderError::Refused(m) => {

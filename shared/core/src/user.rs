@@ -15,6 +15,11 @@ pub struct Tenant {
     #[serde(with = "time::serde::rfc3339")]
     #[schemars(with = "String")]
     pub created_at: OffsetDateTime,
+    /// The shop's own account at the payment provider (its merchant of record), created or
+    /// linked at onboarding; every provider call for the tenant is made on it. Absent, the
+    /// payment routes answer 409 until an operator links one.
+    #[serde(default)]
+    pub payment_account: Option<crate::payment::ProviderAccount>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
