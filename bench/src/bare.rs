@@ -686,14 +686,14 @@ async fn exec_one(client: &aws_sdk_dynamodb::Client, op: BareOp) -> Res<Units> {
         }
         BareOp::Receive(op) => {
             let (mut u, mut side) = (Units::default(), Units::default());
-            let ((marker, invoice), profile) = futures::future::join(
+            let (two, profile) = futures::future::join(
                 get_two(client, &op.table, &op.marker, &op.invoice, &mut u),
                 get_item(client, op.table.clone(), key_attrs(&op.profile), &mut side),
             )
             .await;
             units.merge(u);
             units.merge(side);
-            let (marker, invoice, profile) = (marker?, invoice?, profile?);
+            let ((marker, invoice), profile) = (two?, profile?);
             if marker.is_some() {
                 return Err("webhook: the event was already recorded".into());
             }
