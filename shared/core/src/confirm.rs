@@ -97,6 +97,7 @@ mod tests {
             username: "u".into(),
             sign_in_id: Some(sign_in.into()),
             signed_in_at: None,
+            auth_time: None,
         }
     }
 

@@ -2,7 +2,8 @@
 //! environment points at).
 //!
 //! `onboard-tenant --tenant-id ID --name NAME --owner-email EMAIL [--owner-name NAME]`
-//! creates the tenant, its Cognito group and its owner (Cognito emails the invitation).
+//! creates the tenant, its Cognito group and its owner (Cognito emails the invitation), and
+//! says that the owner must enroll an authenticator before any step-up-gated action.
 use aws_config::BehaviorVersion;
 use fieldvault_aws::onboarding::{onboard_tenant, NewUser};
 use fieldvault_aws::session::SessionFactory;
@@ -66,6 +67,9 @@ async fn onboard(args: &[String]) -> Result<(), BoxError> {
             "onboarded {} as owner of {tenant} (user id {})",
             u.email, u.user_id
         );
+        if let Some(notice) = fieldvault_core::mfa::enrollment_notice(u.role) {
+            println!("{notice}");
+        }
     }
     Ok(())
 }
