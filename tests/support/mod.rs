@@ -324,7 +324,7 @@ pub fn body_json(resp: &lambda_http::Response<lambda_http::Body>) -> Value {
     }
 }
 
-fn base32_decode(s: &str) -> Vec<u8> {
+pub fn base32_decode(s: &str) -> Vec<u8> {
     let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
     for c in s.chars() {
         let v = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".find(c).expect("base32") as u32;

@@ -17,7 +17,7 @@ fn key(file: &str) -> EncodingKey {
     EncodingKey::from_rsa_pem(&pem).expect("RSA PEM")
 }
 
-fn claims(s: &Stack, t: &TestTenant, role: Role) -> Value {
+pub(crate) fn claims(s: &Stack, t: &TestTenant, role: Role) -> Value {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     json!({
         "iss": s.issuer,
@@ -34,7 +34,7 @@ fn claims(s: &Stack, t: &TestTenant, role: Role) -> Value {
     })
 }
 
-fn sign(claims: &Value, file: &str) -> String {
+pub(crate) fn sign(claims: &Value, file: &str) -> String {
     let mut header = Header::new(Algorithm::RS256);
     header.kid = Some(
         std::fs::read_to_string(format!("{}/moto-signing-kid", keys_dir()))

@@ -422,6 +422,7 @@ async fn another_tenants_users_are_not_found() {
         ),
         ("POST", format!("/users/{}/disable", theirs.id), json!({})),
         ("POST", format!("/users/{}/enable", theirs.id), json!({})),
+        ("POST", format!("/users/{}/mfa/reset", theirs.id), json!({})),
         ("POST", "/users/not%23a%23user/disable".into(), json!({})),
     ] {
         let r = s

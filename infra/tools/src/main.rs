@@ -176,6 +176,7 @@ async fn up(args: &[String]) -> Result<(), BoxError> {
         );
         println!("       -d '{{\"source\":\"call\",\"contact\":{{\"name\":\"Pat Doe\",\"phone\":\"555-010-0199\"}},\"notes\":\"No heat\"}}' {url}/intake");
         println!("  curl -s {url}/openapi.json");
+        println!("\n{}", fieldvault_core::mfa::OWNER_ADMIN_MFA_NOTICE);
     }
     println!("\nPress Ctrl-C to stop.");
     gateway.serve(listener).await?;

@@ -146,6 +146,9 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     ("EnableUserFunction", |a, r| {
         Box::pin(fv_enable_user::handle(a, r))
     }),
+    ("ResetUserMfaFunction", |a, r| {
+        Box::pin(fv_reset_user_mfa::handle(a, r))
+    }),
     ("ExportLedgerFunction", |a, r| {
         Box::pin(fv_export_ledger::handle(a, r))
     }),

@@ -208,6 +208,7 @@ impl App {
             username,
             sign_in_id: None,
             signed_in_at: None,
+            auth_time: None,
         };
         self.exchange(req, caller).await
     }

@@ -68,6 +68,9 @@ actions! {
     ChangeUserRole => "user.role_change",
     DisableUser => "user.disable",
     EnableUser => "user.enable",
+    /// An owner/admin removes a user's authenticator (lost or compromised); the user enrolls
+    /// afresh.
+    ResetUserMfa => "user.mfa_reset",
     /// Not a route: a verified token refused because its user was disabled, their role
     /// changed or their sign-ins were revoked (`App::begin`).
     SessionRefused => "auth.session_refused",

@@ -567,6 +567,7 @@ mod tests {
             username: "u".into(),
             sign_in_id: None,
             signed_in_at: None,
+            auth_time: None,
         }
     }
 
@@ -902,6 +903,7 @@ mod tests {
             Action::ChangeUserRole,
             Action::DisableUser,
             Action::EnableUser,
+            Action::ResetUserMfa,
         ];
         for action in manage {
             for role in Role::ALL {
@@ -953,6 +955,7 @@ mod tests {
                 Action::ChangeUserRole,
                 Action::DisableUser,
                 Action::EnableUser,
+                Action::ResetUserMfa,
             ] {
                 assert!(
                     engine.decide(&me, action, &myself).is_err(),
@@ -1044,6 +1047,7 @@ mod portal_tests {
             username: "customer".into(),
             sign_in_id: None,
             signed_in_at: None,
+            auth_time: None,
         };
         let t = Resource::Tenant(TenantId::parse("acme").expect("t"));
         for &action in Action::ALL {

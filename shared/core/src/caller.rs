@@ -104,6 +104,10 @@ pub struct Caller {
     /// When the user signed in (Cognito `auth_time`, else the token's `iat`), Unix seconds.
     /// Tokens from a sign-in at or before a revocation of the user's sessions are refused.
     pub signed_in_at: Option<i64>,
+    /// Cognito's `auth_time` alone (never `iat`, which a refreshed token renews), Unix
+    /// seconds: when the user last presented their password. A first MFA enrollment needs it
+    /// recent (`mfa::fresh_sign_in`).
+    pub auth_time: Option<i64>,
 }
 
 /// Why verified claims still do not make a caller.
@@ -161,6 +165,9 @@ impl Caller {
             signed_in_at: ["auth_time", "iat"]
                 .iter()
                 .find_map(|c| claims.get(*c).and_then(|v| v.trim().parse::<i64>().ok())),
+            auth_time: claims
+                .get("auth_time")
+                .and_then(|v| v.trim().parse::<i64>().ok()),
         })
     }
 }
@@ -257,6 +264,25 @@ mod tests {
         assert_eq!(with(&[("iat", "200"), ("auth_time", "100")]), Some(100));
         assert_eq!(with(&[("iat", "200")]), Some(200));
         assert_eq!(with(&[("iat", "soon")]), None);
+    }
+
+    #[test]
+    fn auth_time_is_never_taken_from_iat() {
+        let base = [
+            ("sub", "u1"),
+            ("token_use", "access"),
+            ("cognito:groups", "[tenant:acme owner]"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut all = base.to_vec();
+            all.extend_from_slice(extra);
+            Caller::from_claims(&claims(&all))
+                .expect("caller")
+                .auth_time
+        };
+        assert_eq!(with(&[("iat", "200"), ("auth_time", "100")]), Some(100));
+        assert_eq!(with(&[("iat", "200")]), None);
+        assert_eq!(with(&[("auth_time", "soon")]), None);
     }
 
     #[test]

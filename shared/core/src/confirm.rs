@@ -105,6 +105,7 @@ mod tests {
             username: "u".into(),
             sign_in_id: Some(sign_in.into()),
             signed_in_at: None,
+            auth_time: None,
         }
     }
 

@@ -210,6 +210,7 @@ impl TestRig {
                 username: format!("{role}@example.com"),
                 sign_in_id: None,
                 signed_in_at: None,
+                auth_time: None,
             },
             meta: crate::request::RequestMeta {
                 request_id: "req-1".into(),

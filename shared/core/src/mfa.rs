@@ -2,6 +2,11 @@
 //! enrolled through the API with the secret encrypted under the tenant's KMS context, and a
 //! step-up proof bound to the user's sign-in and an action class, valid for 5 minutes.
 //! A code is never accepted twice; five failures lock step-up for 15 minutes.
+//!
+//! Enrollment is not trust-on-first-use: a first authenticator needs a sign-in from the last
+//! five minutes (a stolen token from an older sign-in cannot enroll one), and replacing a
+//! confirmed authenticator needs a step-up with it (`mfa_enrollment`), or an owner/admin
+//! reset (itself behind a `user_management` step-up) after which the user enrolls afresh.
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha1::Sha1;
@@ -17,6 +22,10 @@ pub const STEP_SECONDS: i64 = 30;
 pub const PROOF_VALID_FOR: Duration = Duration::minutes(5);
 pub const MAX_FAILURES: u32 = 5;
 pub const LOCKOUT: Duration = Duration::minutes(15);
+/// How recent a sign-in must be to enroll a first authenticator.
+pub const FRESH_SIGN_IN: Duration = Duration::minutes(5);
+/// How far in the future a sign-in time may be (clock skew between Cognito and us).
+const SIGN_IN_SKEW_SECONDS: i64 = 60;
 
 /// What a step-up proof unlocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -30,17 +39,61 @@ pub enum ActionClass {
     AccountingExports,
     /// Employee HR records (tax ids, bank details): reading or writing them.
     HrRecords,
+    /// Replacing one's enrolled authenticator (the proof comes from a code of the old one).
+    MfaEnrollment,
 }
 
 impl ActionClass {
+    pub const ALL: [ActionClass; 5] = [
+        ActionClass::BillingCorrections,
+        ActionClass::UserManagement,
+        ActionClass::AccountingExports,
+        ActionClass::HrRecords,
+        ActionClass::MfaEnrollment,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             ActionClass::BillingCorrections => "billing_corrections",
             ActionClass::UserManagement => "user_management",
             ActionClass::AccountingExports => "accounting_exports",
             ActionClass::HrRecords => "hr_records",
+            ActionClass::MfaEnrollment => "mfa_enrollment",
         }
     }
+}
+
+/// Whether a sign-in at `auth_time` (Cognito's `auth_time` claim, Unix seconds; never `iat`)
+/// is recent enough to enroll a first authenticator: at most [`FRESH_SIGN_IN`] ago, and not
+/// more than a minute ahead of our clock. No `auth_time`, no enrollment.
+pub fn fresh_sign_in(auth_time: Option<i64>, now: OffsetDateTime) -> bool {
+    let Some(at) = auth_time else {
+        return false;
+    };
+    let now = now.unix_timestamp();
+    let age = now.saturating_sub(at);
+    age <= FRESH_SIGN_IN.whole_seconds() && age >= -SIGN_IN_SKEW_SECONDS
+}
+
+/// Refuse a first enrollment from a token whose sign-in is not fresh.
+pub fn require_fresh_sign_in(auth_time: Option<i64>, now: OffsetDateTime) -> Result<(), ApiError> {
+    if fresh_sign_in(auth_time, now) {
+        Ok(())
+    } else {
+        Err(ApiError::Unauthenticated(
+            "enrolling a first authenticator needs a sign-in from the last 5 minutes: sign in again, then enroll".into(),
+        ))
+    }
+}
+
+/// What owners and admins are told when they are onboarded or invited: every action behind a
+/// step-up needs a confirmed authenticator, and a first one needs a fresh sign-in.
+pub const OWNER_ADMIN_MFA_NOTICE: &str = "Owners and admins must enroll an authenticator (TOTP) before any step-up-gated action (user management, billing corrections, accounting exports, HR records): sign in, then within 5 minutes POST /me/mfa/totp and confirm with POST /me/mfa/totp/confirm.";
+
+/// The notice for a role, if it has one (roles that can reach a step-up-gated action).
+pub fn enrollment_notice(role: crate::caller::Role) -> Option<&'static str> {
+    use crate::caller::Role;
+    matches!(role, Role::Owner | Role::Admin).then_some(OWNER_ADMIN_MFA_NOTICE)
 }
 
 /// The 6-digit code for a time step.
@@ -217,6 +270,15 @@ pub struct StepUpInput {
     pub action_class: ActionClass,
 }
 
+/// What an owner/admin reset of a user's authenticator answers: the user has none now.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct MfaReset {
+    pub user_id: UserId,
+    /// Always false after a reset: the user enrolls afresh (a first enrollment, so from a
+    /// sign-in of the last 5 minutes).
+    pub enrolled: bool,
+}
+
 /// What enrollment answers, once: the secret for the authenticator app.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct EnrollmentSecret {
@@ -284,6 +346,50 @@ mod tests {
             !e.attempt(secret, &next, now).0,
             "locked out even with a good code"
         );
+    }
+
+    #[test]
+    fn a_first_enrollment_needs_a_sign_in_from_the_last_five_minutes() {
+        let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
+        let at = |ago: i64| Some(now.unix_timestamp() - ago);
+        assert!(fresh_sign_in(at(0), now));
+        assert!(fresh_sign_in(at(300), now), "exactly 5 minutes");
+        assert!(!fresh_sign_in(at(301), now));
+        assert!(!fresh_sign_in(at(3_600), now));
+        assert!(fresh_sign_in(at(-60), now), "a minute of clock skew");
+        assert!(!fresh_sign_in(at(-61), now));
+        assert!(!fresh_sign_in(None, now), "no auth_time, no enrollment");
+        assert!(!fresh_sign_in(Some(i64::MIN), now));
+        assert!(!fresh_sign_in(Some(i64::MAX), now));
+        assert!(matches!(
+            require_fresh_sign_in(at(301), now),
+            Err(ApiError::Unauthenticated(_))
+        ));
+    }
+
+    #[test]
+    fn owners_and_admins_are_told_to_enroll() {
+        use crate::caller::Role;
+        for role in Role::ALL {
+            assert_eq!(
+                enrollment_notice(role).is_some(),
+                matches!(role, Role::Owner | Role::Admin),
+                "{role}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_action_class_has_its_own_name() {
+        let names: std::collections::BTreeSet<_> =
+            ActionClass::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(names.len(), ActionClass::ALL.len());
+        for c in ActionClass::ALL {
+            assert_eq!(
+                serde_json::to_value(c).expect("json"),
+                serde_json::Value::String(c.as_str().into())
+            );
+        }
     }
 
     #[test]

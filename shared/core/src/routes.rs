@@ -16,11 +16,11 @@ use crate::invoice::{Invoice, InvoiceRevision, NewInvoice, VoidInvoice};
 use crate::job::{ChangeJobStatus, Job, NewJob, NewVisit, VisitProgress, VisitUpdate};
 use crate::ledger::Export;
 use crate::link::{IssuedLink, Link};
-use crate::mfa::{CodeInput, EnrollmentSecret, StepUpInput, StepUpProof};
+use crate::mfa::{CodeInput, EnrollmentSecret, MfaReset, StepUpInput, StepUpProof};
 use crate::payment::{CheckoutStarted, EventReceipt, NewRefund, Payment, RecordPayment};
 use crate::problem::Problem;
 use crate::task::{SnoozeTask, Task};
-use crate::user::{ChangeRole, ConfirmUserChange, InviteUser, Me, UserProfile};
+use crate::user::{ChangeRole, ConfirmUserChange, InviteUser, Invited, Me, UserProfile};
 
 /// The schema of a request or response body.
 pub type SchemaFn = fn(&mut SchemaGenerator) -> schemars::Schema;
@@ -518,7 +518,7 @@ pub const ROUTES: &[Route] = &[
         path: "/me/mfa/totp",
         action: Some(Action::EnrollTotp),
         authenticated: true,
-        summary: "Start TOTP enrollment: the secret (stored KMS-encrypted) is shown this once.",
+        summary: "Start TOTP enrollment: the secret (stored KMS-encrypted) is shown this once. A first authenticator needs a sign-in from the last 5 minutes (auth_time); replacing a confirmed one needs an mfa_enrollment step-up with it (401 with step_up otherwise).",
         request: None,
         success_status: 201,
         response: schema::<EnrollmentSecret>,
@@ -574,10 +574,10 @@ pub const ROUTES: &[Route] = &[
         path: "/users",
         action: Some(Action::InviteUser),
         authenticated: true,
-        summary: "Invite a user into the caller's tenant with a role (owner, admin; only owners invite owners). Needs a user_management step-up; two phases: without confirmation_id it answers 202 with a summary and the id.",
+        summary: "Invite a user into the caller's tenant with a role (owner, admin; only owners invite owners). Needs a user_management step-up; two phases: without confirmation_id it answers 202 with a summary and the id. Invited owners and admins are told (mfa_required) to enroll an authenticator before any gated action.",
         request: Some(schema::<InviteUser>),
         success_status: 201,
-        response: schema::<UserProfile>,
+        response: schema::<Invited>,
         query: &[],
         idempotent: true,
     },
@@ -620,6 +620,20 @@ pub const ROUTES: &[Route] = &[
         request: Some(schema::<ConfirmUserChange>),
         success_status: 200,
         response: schema::<UserProfile>,
+        query: &[],
+        idempotent: false,
+    },
+    Route {
+        function: "ResetUserMfaFunction",
+        crate_dir: "reset-user-mfa",
+        method: "POST",
+        path: "/users/{id}/mfa/reset",
+        action: Some(Action::ResetUserMfa),
+        authenticated: true,
+        summary: "Remove a user's authenticator (lost or compromised) and their step-up proofs; they enroll afresh from a new sign-in (owner, admin; only owners reset owners; never oneself). Step-up and two phases; the body may be {}.",
+        request: Some(schema::<ConfirmUserChange>),
+        success_status: 200,
+        response: schema::<MfaReset>,
         query: &[],
         idempotent: false,
     },
@@ -1097,6 +1111,7 @@ mod tests {
             ("post", "/invoices/{id}/credit-notes"),
             ("post", "/payments"),
             ("post", "/payments/{id}/refunds"),
+            ("post", "/users/{id}/mfa/reset"),
         ] {
             assert!(
                 doc["paths"][path][method]["responses"]["202"].is_object(),

@@ -42,6 +42,28 @@ pub struct UserProfile {
     pub created_at: OffsetDateTime,
 }
 
+/// What a completed invitation answers: the new user, and whether their role must enroll an
+/// authenticator before any step-up-gated action (owners and admins), with how.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct Invited {
+    #[serde(flatten)]
+    pub user: UserProfile,
+    pub mfa_required: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_notice: Option<String>,
+}
+
+impl Invited {
+    pub fn new(user: UserProfile) -> Invited {
+        let notice = crate::mfa::enrollment_notice(user.role);
+        Invited {
+            user,
+            mfa_required: notice.is_some(),
+            mfa_notice: notice.map(str::to_owned),
+        }
+    }
+}
+
 fn object<T: Serialize>(value: &T) -> Item {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::Object(m)) => m,
@@ -361,6 +383,7 @@ mod tests {
             username: "pat".into(),
             sign_in_id: Some("s".into()),
             signed_in_at,
+            auth_time: None,
         })
     }
 

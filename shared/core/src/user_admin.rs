@@ -1,5 +1,5 @@
 //! User management by owners and admins: invite a user, change a user's role, disable and
-//! enable a user. Every action is decided by the policy engine (owner-only powers, never on
+//! enable a user, reset a user's authenticator. Every action is decided by the policy engine (owner-only powers, never on
 //! oneself), needs an MFA step-up for `user_management` in this sign-in, and is two-phase
 //! (prepare answers a summary and a confirmation id bound to exactly that request). Every
 //! attempt is audited: denials by `Ctx::authorize`, other refusals by `Ctx::commit_refusal`,
@@ -24,10 +24,11 @@ use crate::caller::Role;
 use crate::confirm::{self, Confirmation};
 use crate::ids::{TenantId, UserId};
 use crate::keys;
-use crate::mfa::ActionClass;
+use crate::mfa::{ActionClass, Enrollment, MfaReset};
 use crate::problem::ApiError;
 use crate::request::{store_error, Ctx};
 use crate::store::TenantStore;
+use crate::store::{Condition, Write};
 use crate::user::{InviteUser, UserAccess, UserChange, UserProfile, UserStatus};
 
 /// The sign-in directory's admin operations (Cognito in AWS, `shared/aws`). The username is
@@ -84,11 +85,11 @@ fn after_commit(e: DirectoryError) -> ApiError {
 
 /// What a user-management request answers.
 #[derive(Debug)]
-pub enum Outcome {
+pub enum Outcome<T = UserProfile> {
     /// The first phase: 202 with a summary and the confirmation id.
     Prepared(Confirmation),
-    /// Done: the user as they are now.
-    Done(UserProfile),
+    /// Done: the user as they are now (or, for a reset, their authenticator).
+    Done(T),
 }
 
 /// Record a refused attempt (denials are recorded by `authorize` already; a store or
@@ -144,10 +145,14 @@ async fn invite_inner<S: TenantStore, D: UserDirectory>(
     let (email, name) = input.validated()?;
     let data = json!({ "email": email, "name": name, "role": input.role });
     let Some(confirmation_id) = &input.confirmation_id else {
-        let summary = format!(
+        let mut summary = format!(
             "Invite {name} <{email}> to this shop as {}; they get an email to sign in",
             input.role
         );
+        if let Some(notice) = crate::mfa::enrollment_notice(input.role) {
+            summary.push_str(". ");
+            summary.push_str(notice);
+        }
         return Ok(Outcome::Prepared(confirm::prepare(
             cx.cursors,
             cx.caller,
@@ -323,6 +328,108 @@ async fn change_inner<S: TenantStore, D: UserDirectory>(
     Ok(Outcome::Done(next_profile))
 }
 
+/// `POST /users/{id}/mfa/reset`: remove a user's authenticator (lost or compromised) and
+/// every step-up proof they hold, so that they enroll afresh (a first enrollment: from a
+/// sign-in of the last 5 minutes). Owners and admins (only owners reset owners; never oneself),
+/// after a `user_management` step-up, in two phases bound to that exact enrollment.
+pub async fn reset_mfa<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    route: &str,
+    raw_id: &str,
+    confirmation_id: Option<&str>,
+) -> Result<Outcome<MfaReset>, ApiError> {
+    let action = Action::ResetUserMfa;
+    let resource = UserId::parse(raw_id)
+        .map(|u| format!("user/{u}"))
+        .unwrap_or_else(|_| "user/invalid-id".into());
+    let result = reset_mfa_inner(cx, route, raw_id, &resource, confirmation_id).await;
+    audited(cx, action, &resource, result).await
+}
+
+async fn reset_mfa_inner<S: TenantStore>(
+    cx: &Ctx<'_, S>,
+    route: &str,
+    raw_id: &str,
+    resource: &str,
+    confirmation_id: Option<&str>,
+) -> Result<Outcome<MfaReset>, ApiError> {
+    let action = Action::ResetUserMfa;
+    let tenant = &cx.caller.tenant;
+    let id = UserId::parse(raw_id).map_err(|_| ApiError::NotFound)?;
+    let profile: UserProfile = cx
+        .get(&keys::user(tenant, &id))
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    cx.authorize(
+        action,
+        &Resource::ManagedUser {
+            tenant: tenant.clone(),
+            id: id.to_string(),
+            role: profile.role,
+            new_role: None,
+        },
+    )
+    .await?;
+    cx.require_step_up(ActionClass::UserManagement).await?;
+    let enrollment: Enrollment = cx
+        .get(&keys::mfa(tenant, &id))
+        .await?
+        .ok_or_else(|| ApiError::Conflict("the user has no authenticator to reset".into()))?;
+    // Bound to this very enrollment: its version restarts after a reset, its sealed secret's
+    // nonce does not repeat.
+    let data = json!({
+        "user": id,
+        "change": "mfa_reset",
+        "version": enrollment.version,
+        "nonce": enrollment.secret.nonce,
+    });
+    let Some(confirmation_id) = confirmation_id else {
+        let summary = format!(
+            "Remove the authenticator of {} <{}> ({}); they must enroll a new one, from a fresh sign-in, before any step-up",
+            profile.name, profile.email, profile.role
+        );
+        return Ok(Outcome::Prepared(confirm::prepare(
+            cx.cursors,
+            cx.caller,
+            route,
+            &data,
+            summary,
+            cx.now(),
+        )));
+    };
+    confirm::check(
+        cx.cursors,
+        cx.caller,
+        route,
+        &data,
+        confirmation_id,
+        cx.now(),
+    )?;
+    let mut writes = vec![Write::Delete {
+        key: keys::mfa(tenant, &id),
+        condition: Condition::VersionIs(enrollment.version),
+    }];
+    writes.extend(ActionClass::ALL.iter().map(|class| Write::Delete {
+        key: keys::step_up(tenant, &id, class.as_str()),
+        condition: Condition::None,
+    }));
+    let before = json!({ "enrolled": true, "confirmed": enrollment.confirmed });
+    let after = json!({ "enrolled": false, "confirmed": false });
+    cx.commit_change(
+        action,
+        resource,
+        writes,
+        Some(&before),
+        &after,
+        "authenticator",
+    )
+    .await?;
+    Ok(Outcome::Done(MfaReset {
+        user_id: id,
+        enrolled: false,
+    }))
+}
+
 /// A user's access record, strictly: an unreadable record is an error, never "absent".
 pub async fn read_access<S: TenantStore>(
     cx: &Ctx<'_, S>,
@@ -462,6 +569,7 @@ mod tests {
             username: tech.email.clone(),
             sign_in_id: Some("t".into()),
             signed_in_at: Some(rig.meta.received_at.unix_timestamp() - 60),
+            auth_time: None,
         };
         assert_eq!(
             admit(Some(&access), crate::user::admission(&old_token)),
@@ -517,5 +625,102 @@ mod tests {
             dir.calls().last().map(String::as_str),
             Some("grant new@example.com accounting")
         );
+    }
+
+    /// A technician's enrollment whose sealed secret has this nonce.
+    fn enrollment(tech: &UserProfile, version: u64, nonce: u8) -> Enrollment {
+        let context = crate::mfa::totp_context(&tech.tenant_id, &tech.user_id).expect("context");
+        Enrollment {
+            tenant_id: tech.tenant_id.clone(),
+            user_id: tech.user_id.clone(),
+            secret: crate::sealed::SealedField::new(&context, "k", b"k", &[nonce; 12], &[0; 16]),
+            confirmed: true,
+            last_step: 0,
+            failures: 0,
+            locked_until: None,
+            version,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_authenticator_reset_is_bound_to_that_enrollment_and_removes_every_proof() {
+        let (rig, tech) = rig().await;
+        let cx = rig.ctx();
+        let route = "POST /users/tech-1/mfa/reset";
+        let seed = |writes: Vec<Write>| {
+            let record = cx.record(
+                Action::SignIn,
+                "seed",
+                AuditOutcome::Success,
+                None,
+                None,
+                None,
+            );
+            let store = &rig.store;
+            async move { store.commit(writes, &record).await.expect("seed") }
+        };
+        let tech_proof = StepUpProof {
+            action_class: ActionClass::BillingCorrections,
+            sign_in_id: "t1".into(),
+            expires_at: rig.meta.received_at + time::Duration::minutes(5),
+        };
+        seed(vec![
+            enrollment(&tech, 3, 1).write(None),
+            tech_proof.write(&tech.tenant_id, &tech.user_id),
+        ])
+        .await;
+
+        let Ok(Outcome::Prepared(p)) = reset_mfa(&cx, route, "tech-1", None).await else {
+            panic!("prepare");
+        };
+        assert!(p.summary.contains("tech@example.com"), "{}", p.summary);
+        let done = reset_mfa(&cx, route, "tech-1", Some(&p.confirmation_id)).await;
+        assert!(
+            matches!(done, Ok(Outcome::Done(ref r)) if !r.enrolled && r.user_id == tech.user_id),
+            "{done:?}"
+        );
+        let gone = |key: crate::keys::Key| {
+            let store = &rig.store;
+            async move { store.get(&key).await.expect("read").is_none() }
+        };
+        assert!(gone(keys::mfa(&tech.tenant_id, &tech.user_id)).await);
+        for class in ActionClass::ALL {
+            assert!(
+                gone(keys::step_up(
+                    &tech.tenant_id,
+                    &tech.user_id,
+                    class.as_str()
+                ))
+                .await,
+                "{class:?} proof"
+            );
+        }
+
+        // The same confirmation cannot reset the user's next authenticator, even at the same
+        // version number.
+        seed(vec![enrollment(&tech, 3, 2).write(None)]).await;
+        let again = reset_mfa(&cx, route, "tech-1", Some(&p.confirmation_id)).await;
+        assert!(matches!(again, Err(ApiError::Conflict(_))), "{again:?}");
+        assert!(!gone(keys::mfa(&tech.tenant_id, &tech.user_id)).await);
+
+        let actions = rig.audit_actions();
+        assert!(actions.contains(&("user.mfa_reset".into(), AuditOutcome::Success)));
+        assert!(actions.contains(&("user.mfa_reset".into(), AuditOutcome::Denied)));
+    }
+
+    #[tokio::test]
+    async fn an_authenticator_reset_needs_a_user_management_step_up() {
+        let (mut rig, _) = rig().await;
+        // Another sign-in of the owner: the proof from "s1" does not count.
+        rig.caller.sign_in_id = Some("s2".into());
+        let cx = rig.ctx();
+        let got = reset_mfa(&cx, "POST /users/tech-1/mfa/reset", "tech-1", None).await;
+        assert!(
+            matches!(got, Err(ApiError::StepUpRequired("user_management"))),
+            "{got:?}"
+        );
+        assert!(rig
+            .audit_actions()
+            .contains(&("user.mfa_reset".into(), AuditOutcome::Denied)));
     }
 }

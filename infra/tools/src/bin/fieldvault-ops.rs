@@ -5,7 +5,8 @@
 //! [--payment-account ACCT]` creates the tenant, its Cognito group and its owner (Cognito
 //! emails the invitation), and its own account at the payment provider: ACCT links an
 //! existing one; without it a new one is opened at the configured provider
-//! (`FV_PAYMENTS_API_URL`, `FV_PAYMENTS_API_KEY`).
+//! (`FV_PAYMENTS_API_URL`, `FV_PAYMENTS_API_KEY`). It says that the owner must enroll an
+//! authenticator before any step-up-gated action.
 //!
 //! `link-payment-account --tenant-id ID [--payment-account ACCT]` links (or opens) the
 //! provider account of a tenant that has none, or replaces it; audited in the tenant.
@@ -80,6 +81,9 @@ async fn onboard(args: &[String]) -> Result<(), BoxError> {
             "onboarded {} as owner of {tenant} (user id {})",
             u.email, u.user_id
         );
+        if let Some(notice) = fieldvault_core::mfa::enrollment_notice(u.role) {
+            println!("{notice}");
+        }
     }
     Ok(())
 }
