@@ -503,11 +503,15 @@ fv_stack_start() {
   export AWS_EC2_METADATA_DISABLED=true
   export FV_DDB_PORT="${ddb_port}"
   export FV_MOTO_PORT="${moto_port}"
+  # The emulators' own pids (fv_bg execs them in place), for the tests that pause them.
+  export FV_DDB_PID="${ddb_pid}"
+  export FV_MOTO_PID="${moto_pid}"
 
   local v
   {
     for v in AWS_ENDPOINT_URL AWS_ENDPOINT_URL_DYNAMODB AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY \
-      AWS_REGION AWS_DEFAULT_REGION AWS_EC2_METADATA_DISABLED FV_STATE_DIR FV_DDB_PORT FV_MOTO_PORT; do
+      AWS_REGION AWS_DEFAULT_REGION AWS_EC2_METADATA_DISABLED FV_STATE_DIR FV_DDB_PORT FV_MOTO_PORT \
+      FV_DDB_PID FV_MOTO_PID; do
       printf 'export %s=%q\n' "${v}" "${!v}"
     done
   } >"${dir}/stack.env" || return 1

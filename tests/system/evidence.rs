@@ -6,7 +6,7 @@
 //! moto checks neither the expiry nor the signature of presigned URLs: these tests check what
 //! our code controls (`X-Amz-Expires`, the key, the signed headers); S3 enforces them in AWS.
 use fieldvault_core::caller::Role;
-use fieldvault_core::calls::{tenant_token, SIGNATURE_HEADER};
+use fieldvault_core::calls::{sign_delivery, tenant_token, SIGNATURE_HEADER};
 use fieldvault_core::webhook::sign;
 use fieldvault_system_tests::{new_customer, Reply, Stack, TestTenant};
 use serde_json::{json, Value};
@@ -390,7 +390,7 @@ async fn signed(s: &Stack, t: &TestTenant, body: &Value) -> Reply {
         s,
         &webhook_path(t.id.as_str(), &tenant_token(secret, &t.id)),
         &raw,
-        Some(sign(secret, now, raw.as_bytes())),
+        Some(sign_delivery(secret, now, &t.id, raw.as_bytes())),
     )
     .await
 }
@@ -439,37 +439,54 @@ async fn forged_stale_or_unsigned_telephony_deliveries_are_refused_and_store_not
         (good_path.clone(), None),
         (
             good_path.clone(),
-            Some(sign(b"not-the-secret-at-all", now, body.as_bytes())),
+            Some(sign_delivery(
+                b"not-the-secret-at-all",
+                now,
+                &t.id,
+                body.as_bytes(),
+            )),
         ),
         (
             good_path.clone(),
-            Some(sign(secret, now - 600, body.as_bytes())),
+            Some(sign_delivery(secret, now - 600, &t.id, body.as_bytes())),
         ),
         (
             good_path.clone(),
-            Some(sign(secret, now, b"{\"another\":\"body\"}")),
+            Some(sign_delivery(secret, now, &t.id, b"{\"another\":\"body\"}")),
         ),
         (good_path.clone(), Some("t=1,v1=zz".into())),
+        // The most negative timestamp: stale, not an overflow that drops the connection.
+        (
+            good_path.clone(),
+            Some(format!("t=-9223372036854775808,v1={}", "0".repeat(64))),
+        ),
+        // Signed over the body alone, or for another tenant: the signature binds the URL's
+        // tenant.
+        (good_path.clone(), Some(sign(secret, now, body.as_bytes()))),
+        (
+            good_path.clone(),
+            Some(sign_delivery(secret, now, &other.id, body.as_bytes())),
+        ),
         // A valid body signature, but the URL's tenant token is missing, forged or another
         // tenant's: the tenant is never taken from an unverified place.
         (
             format!("/webhooks/telephony?tenant={}", t.id),
-            Some(sign(secret, now, body.as_bytes())),
+            Some(sign_delivery(secret, now, &t.id, body.as_bytes())),
         ),
         (
             webhook_path(
                 t.id.as_str(),
                 &tenant_token(b"attacker-secret-123456", &t.id),
             ),
-            Some(sign(secret, now, body.as_bytes())),
+            Some(sign_delivery(secret, now, &t.id, body.as_bytes())),
         ),
         (
             webhook_path(t.id.as_str(), &tenant_token(secret, &other.id)),
-            Some(sign(secret, now, body.as_bytes())),
+            Some(sign_delivery(secret, now, &t.id, body.as_bytes())),
         ),
         (
             "/webhooks/telephony".into(),
-            Some(sign(secret, now, body.as_bytes())),
+            Some(sign_delivery(secret, now, &t.id, body.as_bytes())),
         ),
     ];
     for (path, sig) in cases {
@@ -479,6 +496,72 @@ async fn forged_stale_or_unsigned_telephony_deliveries_are_refused_and_store_not
     // Nothing was recorded: the caller is no customer, and no call or lead exists.
     let audit = s.audit(&t).await;
     assert!(!audit.iter().any(|a| a["action"] == "call.receive"));
+    let customers = s.get("/customers?limit=100", t.token(Owner)).await;
+    assert_eq!(customers.body["items"], json!([]));
+}
+
+/// A delivery the provider signed for one tenant, replayed within the tolerance at another
+/// tenant's URL (with that tenant's own valid token, which its staff may know): refused, and
+/// nothing is recorded there; the delivery still takes effect at its own tenant's URL.
+#[tokio::test]
+async fn a_telephony_delivery_replayed_at_another_tenants_url_is_refused() {
+    let s = Stack::connect().await;
+    let victim = s.tenant().await;
+    let replayer = s.tenant().await;
+    let secret = &secrets()[0];
+    let call_id = format!("CA{}", ulid::Ulid::new());
+    let body = call_event(
+        &format!("evt-{call_id}"),
+        &call_id,
+        "inbound",
+        &unique_phone(),
+        "+15550000000",
+        false,
+    )
+    .to_string();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let signature = sign_delivery(secret, now, &victim.id, body.as_bytes());
+    let replayed = deliver(
+        &s,
+        &webhook_path(replayer.id.as_str(), &tenant_token(secret, &replayer.id)),
+        &body,
+        Some(signature.clone()),
+    )
+    .await;
+    replayed.assert_problem(400);
+    let audit = s.audit(&replayer).await;
+    assert!(!audit.iter().any(|a| a["action"] == "call.receive"));
+    let customers = s.get("/customers?limit=100", replayer.token(Owner)).await;
+    assert_eq!(customers.body["items"], json!([]));
+    // The same delivery at its own tenant's URL is recorded.
+    let delivered = deliver(
+        &s,
+        &webhook_path(victim.id.as_str(), &tenant_token(secret, &victim.id)),
+        &body,
+        Some(signature),
+    )
+    .await;
+    assert_eq!(delivered.status, 200, "{}", delivered.body);
+    assert_eq!(delivered.body["call"]["id"], json!(call_id));
+}
+
+/// A caller name that looks like a card number is refused before the webhook reads the
+/// event: no customer is created under that name.
+#[tokio::test]
+async fn a_telephony_event_holding_a_card_number_is_refused_and_stores_nothing() {
+    let s = Stack::connect().await;
+    let t = s.tenant().await;
+    let mut event = call_event(
+        "evt-card",
+        &format!("CA{}", ulid::Ulid::new()),
+        "inbound",
+        &unique_phone(),
+        "+15550000000",
+        false,
+    );
+    event["call"]["caller_name"] = json!("4111 1111 1111 1111");
+    let r = signed(&s, &t, &event).await;
+    r.assert_problem(400);
     let customers = s.get("/customers?limit=100", t.token(Owner)).await;
     assert_eq!(customers.body["items"], json!([]));
 }

@@ -2,6 +2,7 @@
 //! the handlers (policy guard, audit fail-closed). `infra/local/test.sh` starts the stack.
 mod api;
 mod audit;
+mod bodies;
 mod browser;
 mod estimates;
 mod evidence;
@@ -16,6 +17,7 @@ mod payments;
 mod portal;
 mod routes;
 mod runtime;
+mod stall;
 mod tasks;
 mod tokens;
 mod users;

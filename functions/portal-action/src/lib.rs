@@ -68,6 +68,20 @@ async fn act(app: &App, req: &Request, token: &str, nonce: &str) -> Result<Outco
     let Some((tenant, id)) = parse_token(token) else {
         return Err(Stop::Refused(Refusal::Unknown));
     };
+    // Read as a form only when sent as one: the body checks every route passes first
+    // (`bounds::refuse_body`) read it the same way.
+    let is_form = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(Stop::Error(ApiError::UnsupportedMediaType));
+    }
     let form: Form = serde_urlencoded::from_bytes(req.body().as_ref())
         .map_err(|_| Stop::Error(ApiError::bad_request("the form is malformed")))?;
     let exchange = app.begin_as_customer(req, tenant.clone(), &id).await?;

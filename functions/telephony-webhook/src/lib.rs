@@ -1,6 +1,8 @@
 //! `POST /webhooks/telephony?tenant=…&tenant_token=…` (public: the telephony provider calls
-//! it). Accepted only when the URL's tenant token and the body's signature both verify with
-//! a configured secret (several during a rotation); a refusal is a 400 and records nothing.
+//! it). Accepted only when the URL's tenant token and the signature both verify with a
+//! configured secret (several during a rotation); the signature covers the URL's tenant and
+//! the raw body (`"<t>.<tenant>.<body>"`), so a delivery signed for one tenant is refused at
+//! another's URL. A refusal is a 400 and records nothing.
 //! Then, inside that tenant, as the telephony provider (a principal no token can carry):
 //! a completed call creates or links the lead and customer (the intake rules) and answers a
 //! presigned PUT for its recording; a transcript is stored with its call. Each event takes
@@ -14,8 +16,8 @@ use fieldvault_core::calls::{
     TENANT_TOKEN_PARAM,
 };
 use fieldvault_core::ids::TenantId;
-use fieldvault_core::problem::ApiError;
-use fieldvault_core::webhook::verify;
+use fieldvault_core::problem::{parse_json, ApiError};
+use fieldvault_core::webhook::verify_scoped;
 use lambda_http::{Body, Request, Response};
 
 /// The Lambda handler (also served by the local gateway).
@@ -50,9 +52,9 @@ pub fn verified(
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok());
     let raw = req.body().as_ref();
-    verify(signature, raw, secrets, now_unix).map_err(refused)?;
-    let event: TelephonyEvent = serde_json::from_slice(raw)
-        .map_err(|e| ApiError::bad_request(format!("the event is malformed: {e}")))?;
+    verify_scoped(signature, Some(tenant.as_str()), raw, secrets, now_unix).map_err(refused)?;
+    let event: TelephonyEvent = parse_json(Some("application/json"), raw)
+        .map_err(|_| ApiError::bad_request("the event is malformed"))?;
     Ok((tenant, event))
 }
 

@@ -170,7 +170,11 @@ impl Gateway {
                 return problem(ApiError::Internal);
             }
         };
-        to_hyper((route.handler)(self.app, request).await)
+        // As the function's Lambda entry point serves it (`lambda::serve`): body checks first,
+        // then the handler within the request deadline.
+        let app = self.app;
+        let handler = route.handler;
+        to_hyper(fieldvault_aws::bounds::bounded(request, |r| handler(app, r)).await)
     }
 }
 

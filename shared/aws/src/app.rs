@@ -50,7 +50,11 @@ impl App {
     pub async fn from_env() -> Result<App, BoxError> {
         let settings = Settings::from_env()?;
         #[cfg(feature = "local")]
-        let base = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(crate::bounds::timeouts())
+            .retry_config(crate::bounds::retries())
+            .load()
+            .await;
         #[cfg(not(feature = "local"))]
         let base = lambda_sdk_config()?;
         App::new(base, settings)
@@ -285,7 +289,7 @@ impl App {
     where
         F: AsyncFnOnce(&Ctx<'_, DynamoStore>, &Exchange) -> Result<Reply, ApiError>,
     {
-        if !idempotent {
+        if !idempotent || !idempotency::applies_to(exchange.caller.role) {
             return logic(&self.ctx(exchange, None), exchange).await;
         }
         match self.idempotency(exchange, req).await? {
@@ -394,8 +398,8 @@ impl App {
 /// its execution role's credentials (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
 /// `AWS_SESSION_TOKEN`), which is all Lambda provides. Not `aws_config`'s default chain
 /// (profiles, SSO, IMDS, container and web-identity credentials, endpoint overrides), none of
-/// which a function uses: leaving it out keeps its code out of every binary. The SDK's own
-/// defaults (HTTPS client, retries, timeouts) apply as before.
+/// which a function uses: leaving it out keeps its code out of every binary. Timeouts and
+/// retries are ours (`bounds`), well inside the function's timeout.
 #[cfg(not(feature = "local"))]
 fn lambda_sdk_config() -> Result<SdkConfig, BoxError> {
     let region = std::env::var("AWS_REGION")
@@ -408,6 +412,8 @@ fn lambda_sdk_config() -> Result<SdkConfig, BoxError> {
         .credentials_provider(
             aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
         )
+        .timeout_config(crate::bounds::timeouts())
+        .retry_config(crate::bounds::retries())
         .build())
 }
 
@@ -548,12 +554,7 @@ pub fn respond(req: &Request, result: Result<Reply, ApiError>) -> Response<Body>
             } else {
                 tracing::info!(error = %e, "request refused");
             }
-            let problem = e.problem(Some(req.uri().path()));
-            (
-                problem.status,
-                PROBLEM_CONTENT_TYPE,
-                serde_json::to_string(&problem).unwrap_or_default(),
-            )
+            return problem_response(&e, req.uri().path());
         }
     };
     let mut response = with_headers(status, content_type, body);
@@ -564,6 +565,17 @@ pub fn respond(req: &Request, result: Result<Reply, ApiError>) -> Response<Body>
         );
     }
     response
+}
+
+/// The problem+json answer for `e` at `path`, with the security headers (and `Retry-After`
+/// on a 503).
+pub fn problem_response(e: &ApiError, path: &str) -> Response<Body> {
+    let problem = e.problem(Some(path));
+    with_headers(
+        problem.status,
+        PROBLEM_CONTENT_TYPE,
+        serde_json::to_string(&problem).unwrap_or_default(),
+    )
 }
 
 /// `SECURITY_HEADERS` as header names and values, parsed once per process rather than on
@@ -593,6 +605,13 @@ pub fn with_headers(status: u16, content_type: &str, body: String) -> Response<B
     headers.insert(http::header::CONTENT_TYPE, content_type);
     for (name, value) in security_headers() {
         headers.insert(name.clone(), value.clone());
+    }
+    // Unavailable (a dependency stalled or refused): when to try again.
+    if status == 503 {
+        headers.insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from(crate::bounds::RETRY_AFTER_SECONDS),
+        );
     }
     response
 }
@@ -638,9 +657,11 @@ where
 {
     init_tracing();
     let app: &'static App = Box::leak(Box::new(App::from_env().await?));
+    let handler = Arc::new(handler);
     lambda_http::run(lambda_http::service_fn(move |req: Request| {
-        let fut = handler(app, req);
-        async move { Ok::<_, lambda_http::Error>(fut.await) }
+        let handler = handler.clone();
+        let answer = crate::bounds::bounded(req, move |req| handler(app, req));
+        async move { Ok::<_, lambda_http::Error>(answer.await) }
     }))
     .await
 }

@@ -2,6 +2,7 @@
 //! guard, and the Lambda request path every function shares.
 pub mod app;
 pub mod attrs;
+pub mod bounds;
 pub mod dynamo;
 pub mod fields;
 pub mod guard;

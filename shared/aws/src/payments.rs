@@ -28,9 +28,10 @@ pub struct SandboxProvider {
 impl SandboxProvider {
     pub fn new(settings: PaymentSettings) -> Result<SandboxProvider, String> {
         crate::install_tls_provider();
+        // Inside the request deadline (`bounds::PROVIDER_TIMEOUT`, whose test holds it there).
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .connect_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(1))
             .build()
             .map_err(|e| format!("payment provider client: {e}"))?;
         Ok(SandboxProvider { settings, http })

@@ -5,9 +5,10 @@
 //! Which tenant: each tenant's numbers are configured at the provider with a webhook URL
 //! that carries the tenant id and a token made by the operator with the webhook secret:
 //! HMAC-SHA256 of `fieldvault-telephony-tenant:<tenant>`. The URL's tenant is used only when
-//! its token verifies; nothing in an unsigned place can name a tenant, and a delivery for
-//! one tenant's URL cannot be replayed against another's (the token differs, and the body
-//! signature covers the body only, so both must hold).
+//! its token verifies; nothing in an unsigned place can name a tenant. The provider signs
+//! each delivery for the URL it goes to: `"<t>.<tenant>.<raw body>"` (`sign_delivery`), so a
+//! delivery for one tenant's URL, replayed at another tenant's URL (whose token the replayer
+//! may know), does not verify there.
 //!
 //! The recording: providers host recordings and hand them over after the call. Here the
 //! webhook answers the call event with a presigned PUT (tenant prefix, SSE-KMS under the
@@ -47,6 +48,12 @@ pub fn tenant_token(secret: &[u8], tenant: &TenantId) -> String {
     tenant_mac(secret, tenant)
         .map(|d| d.iter().map(|b| format!("{b:02x}")).collect())
         .unwrap_or_default()
+}
+
+/// The signature header the provider sends with a delivery to `tenant`'s URL (its value of
+/// `SIGNATURE_HEADER`): `t=…,v1=…` over `"<t>.<tenant>.<raw body>"`.
+pub fn sign_delivery(secret: &[u8], timestamp: i64, tenant: &TenantId, body: &[u8]) -> String {
+    crate::webhook::sign_scoped(secret, timestamp, Some(tenant.as_str()), body)
 }
 
 /// Accept the URL's tenant only if its token was made by one of `secrets`.

@@ -4,14 +4,20 @@
 //!
 //! The marker that says "this request's change is committed" rides in the same transaction
 //! as the change itself, so a request can never take effect twice, even if the process dies
-//! between committing and storing the response.
+//! between committing and storing the response, or the answer is lost to a timeout: a retry
+//! gets the stored answer, or a 409 that says the change is committed, never a second change.
+//!
+//! A key answers only the role it was used under: a user whose role changed since gets a 409,
+//! not the earlier role's answer (which may hold what the new role may not see). Technician
+//! and customer sessions create nothing a key protects: they never read or write these
+//! records (`applies_to`; the tenant data role refuses them the records too).
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
-use crate::caller::Caller;
+use crate::caller::{Caller, Role};
 use crate::keys::{self, Key};
 use crate::problem::ApiError;
 use crate::store::{Condition, Item, TenantStore, Write};
@@ -19,8 +25,17 @@ use crate::store::{Condition, Item, TenantStore, Write};
 pub const HEADER: &str = "idempotency-key";
 /// How long a key is remembered (at least the promised 24 hours).
 pub const KEEP_FOR: Duration = Duration::hours(25);
-/// A claim older than this whose change never committed may be taken over (its process died).
-pub const LEASE: Duration = Duration::seconds(60);
+/// A claim older than this whose change never committed may be taken over: longer than any
+/// request can run (a function's 10-second timeout), so its process is gone. Taking over bumps
+/// the claim's version, so a late transaction of the old request (held up by a stalled store)
+/// fails its marker condition rather than commit a second time.
+pub const LEASE: Duration = Duration::seconds(15);
+
+/// Whether a caller's requests use `Idempotency-Key` records at all: not technicians' and
+/// customers' (no route that takes a key is theirs; their requests run and are refused).
+pub fn applies_to(role: Role) -> bool {
+    !matches!(role, Role::Technician | Role::Customer)
+}
 
 /// This request holds the key.
 #[derive(Debug)]
@@ -28,6 +43,8 @@ pub struct Claim {
     key: Key,
     version: u64,
     request_hash: String,
+    /// The role the key was claimed under: its answer is replayed to that role only.
+    role: String,
     expires_at: i64,
     committed: AtomicBool,
 }
@@ -41,11 +58,19 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn marker(state: &str, version: u64, hash: &str, expires_at: i64, extra: Value) -> Item {
+fn marker(
+    state: &str,
+    version: u64,
+    hash: &str,
+    role: &str,
+    expires_at: i64,
+    extra: Value,
+) -> Item {
     let mut item = Item::new();
     item.insert("state".into(), json!(state));
     item.insert("version".into(), json!(version));
     item.insert("request_hash".into(), json!(hash));
+    item.insert("role".into(), json!(role));
     item.insert("expires_at".into(), json!(expires_at));
     if let Value::Object(m) = extra {
         item.extend(m);
@@ -74,6 +99,7 @@ pub async fn begin<S: TenantStore>(
     ));
     let key = keys::idempotency(&caller.tenant, &scope);
     let request_hash = hex(&Sha256::digest(body));
+    let role = caller.role.to_string();
     let existing = store.get(&key).await.map_err(crate::request::store_error)?;
     let field = |i: &Item, k: &str| i.get(k).cloned().unwrap_or(Value::Null);
     let condition = match &existing {
@@ -84,6 +110,10 @@ pub async fn begin<S: TenantStore>(
             let state = field(rec, "state");
             if expired {
                 Condition::VersionIs(version)
+            } else if field(rec, "role").as_str() != Some(role.as_str()) {
+                return Err(ApiError::Conflict(
+                    "this Idempotency-Key was used under another role; send the request with a new key".into(),
+                ));
             } else if field(rec, "request_hash").as_str() != Some(request_hash.as_str()) {
                 return Err(ApiError::Unprocessable(
                     "this Idempotency-Key was used with a different request body".into(),
@@ -119,6 +149,7 @@ pub async fn begin<S: TenantStore>(
         "in_progress",
         version,
         &request_hash,
+        &role,
         expires_at,
         json!({ "lease_until": (now + LEASE).unix_timestamp() }),
     );
@@ -140,6 +171,7 @@ pub async fn begin<S: TenantStore>(
         key,
         version,
         request_hash,
+        role,
         expires_at,
         committed: AtomicBool::new(false),
     }))
@@ -155,6 +187,7 @@ impl Claim {
                 "committed",
                 self.version + 1,
                 &self.request_hash,
+                &self.role,
                 self.expires_at,
                 json!({}),
             ),
@@ -183,6 +216,7 @@ impl Claim {
                     "done",
                     held + 1,
                     &self.request_hash,
+                    &self.role,
                     self.expires_at,
                     json!({ "status": status, "body": body }),
                 ),
@@ -200,5 +234,47 @@ impl Claim {
         if let Err(e) = store.put_marker(write).await {
             tracing::warn!(error = %e, "idempotency marker not updated");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::memory::TestRig;
+
+    async fn first_answer(rig: &TestRig, body: &[u8]) {
+        let now = rig.meta.received_at;
+        let Ok(Begin::Fresh(claim)) =
+            begin(&rig.store, &rig.caller, "POST /x", "k", body, now).await
+        else {
+            panic!("a fresh claim");
+        };
+        claim
+            .finish(&rig.store, 201, &json!({"price_minor": 12_500}))
+            .await;
+    }
+
+    #[tokio::test]
+    async fn an_answer_is_replayed_to_the_role_it_was_made_for_only() {
+        let mut rig = TestRig::new("acme", Role::Owner);
+        first_answer(&rig, b"{}").await;
+        let now = rig.meta.received_at;
+        let same = begin(&rig.store, &rig.caller, "POST /x", "k", b"{}", now).await;
+        assert!(matches!(same, Ok(Begin::Replay { status: 201, .. })));
+        // The same user after a role change: a 409, not the owner-era answer.
+        for role in [Role::Dispatcher, Role::Technician, Role::Accounting] {
+            rig.caller.role = role;
+            let other = begin(&rig.store, &rig.caller, "POST /x", "k", b"{}", now).await;
+            assert!(matches!(other, Err(ApiError::Conflict(_))), "{role}");
+        }
+    }
+
+    #[test]
+    fn technicians_and_customers_use_no_idempotency_records() {
+        for role in Role::ALL.iter().filter(|r| **r != Role::Technician) {
+            assert!(applies_to(*role), "{role}");
+        }
+        assert!(!applies_to(Role::Technician));
+        assert!(!applies_to(Role::Customer));
     }
 }

@@ -207,11 +207,13 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
                 message: e.to_string(),
             }],
         })?;
+    // serde reads a struct from an array too (`["x"]` as `{"name":"x"}`): every body is the
+    // documented object.
+    if !value.is_object() {
+        return Err(ApiError::invalid_field("body", "must be a JSON object"));
+    }
     if let Some(path) = find_card_number(&value, "") {
-        return Err(ApiError::BadRequest {
-            detail: "the request holds what looks like a payment card number; Fieldvault never accepts card data (payments go through the provider's checkout)".into(),
-            errors: vec![FieldError { field: path, message: "looks like a card number".into() }],
-        });
+        return Err(card_refusal(path));
     }
     serde_json::from_value(value).map_err(|e| ApiError::BadRequest {
         detail: "the request body is not valid for this operation".into(),
@@ -220,6 +222,14 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
             message: e.to_string(),
         }],
     })
+}
+
+/// The refusal of a body holding what looks like a card number at `field`.
+pub fn card_refusal(field: String) -> ApiError {
+    ApiError::BadRequest {
+        detail: "the request holds what looks like a payment card number; Fieldvault never accepts card data (payments go through the provider's checkout)".into(),
+        errors: vec![FieldError { field, message: "looks like a card number".into() }],
+    }
 }
 
 /// Where in `value` something looks like a card number (13–19 digits, single spaces or
@@ -235,11 +245,79 @@ pub fn find_card_number(value: &serde_json::Value, path: &str) -> Option<String>
             .iter()
             .enumerate()
             .find_map(|(i, v)| find_card_number(v, &format!("{path}[{i}]"))),
-        Value::Object(map) => map
-            .iter()
-            .find_map(|(k, v)| find_card_number(v, &format!("{path}.{k}"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let here = format!("{path}.{k}");
+            if contains_card_number(k) {
+                Some(here.trim_start_matches('.').to_owned())
+            } else {
+                find_card_number(v, &here)
+            }
+        }),
         _ => None,
     }
+}
+
+/// Where a request body, whatever its content type, holds what looks like a card number:
+/// its raw text; as JSON (values and keys, escapes decoded) if it parses as JSON; as form
+/// fields (names and values, `+` and `%XX` decoded) if it is declared a form or is not JSON.
+/// Checked before any handler runs, so no reading of a body can find card data in it.
+pub fn card_number_in_body(content_type: Option<&str>, body: &[u8]) -> Option<String> {
+    if body.is_empty() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(body);
+    if contains_card_number(&text) {
+        return Some("body".into());
+    }
+    let json = serde_json::from_slice::<serde_json::Value>(body).ok();
+    if let Some(path) = json.as_ref().and_then(|v| find_card_number(v, "")) {
+        return Some(if path.is_empty() { "body".into() } else { path });
+    }
+    let form = content_type.is_some_and(|ct| {
+        ct.split(';').next().is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
+    });
+    if form || json.is_none() {
+        for pair in text.split('&') {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let (name, value) = (form_decode(name), form_decode(value));
+            if contains_card_number(&name) || contains_card_number(&value) {
+                return Some(name);
+            }
+        }
+    }
+    None
+}
+
+/// One `application/x-www-form-urlencoded` name or value, decoded (`+` is a space; a `%`
+/// not followed by two hex digits stays as it is).
+fn form_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b'%', Some(decoded)) => {
+                out.push(decoded);
+                i += 3;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn contains_card_number(text: &str) -> bool {
@@ -351,6 +429,87 @@ mod tests {
             panic!("refused");
         };
         assert_eq!(errors[0].field, "a.b[1]");
+    }
+
+    #[test]
+    fn only_a_json_object_is_a_body() {
+        let ct = Some("application/json");
+        for body in [r#"["x"]"#, "[]", r#""x""#, "1", "null", "true"] {
+            assert!(
+                matches!(
+                    parse_json::<Thing>(ct, body.as_bytes()),
+                    Err(ApiError::BadRequest { .. })
+                ),
+                "{body}"
+            );
+        }
+        // A struct whose fields are all optional would read `[]` as empty: still refused.
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Optional {
+            #[allow(dead_code)]
+            reason: Option<String>,
+        }
+        assert!(parse_json::<Optional>(ct, b"[]").is_err());
+        assert!(parse_json::<Optional>(ct, b"{}").is_ok());
+    }
+
+    #[test]
+    fn card_numbers_in_json_keys_are_refused() {
+        let ct = Some("application/json");
+        let got = parse_json::<serde_json::Value>(ct, br#"{"4111 1111 1111 1111":"x"}"#);
+        let Err(ApiError::BadRequest { errors, .. }) = got else {
+            panic!("refused");
+        };
+        assert_eq!(errors[0].field, "4111 1111 1111 1111");
+    }
+
+    /// 4111111111111111, every digit a JSON escape (no run of digits in the raw text).
+    const ESCAPED_CARD_VALUE: &str = r#"{"name":"\u0034\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031"}"#;
+    const ESCAPED_CARD_KEY: &str = r#"{"\u0034\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031\u0031":1}"#;
+
+    #[test]
+    fn card_numbers_are_found_in_every_kind_of_body() {
+        assert!(!contains_card_number(ESCAPED_CARD_VALUE));
+        let form = Some("application/x-www-form-urlencoded");
+        for (ct, body) in [
+            (form, "action=approve&name=4111+1111+1111+1111&consent=yes"),
+            (
+                form,
+                "action=decline&reason=card%204111%201111%201111%201111",
+            ),
+            (form, "4111111111111111=x"),
+            // Undeclared or wrongly declared: still read as a form when it is not JSON.
+            (None, "name=4111+1111+1111+1111"),
+            (Some("application/json"), "name=4111+1111+1111+1111"),
+            (Some("text/plain"), "my card is 4111-1111-1111-1111"),
+            (
+                Some("application/json"),
+                r#"{"call":{"caller_name":"4111 1111 1111 1111"}}"#,
+            ),
+            // JSON escapes hide the digits from the raw text, not from the JSON reading.
+            (Some("application/json"), ESCAPED_CARD_VALUE),
+            (Some("text/plain"), ESCAPED_CARD_KEY),
+        ] {
+            assert!(card_number_in_body(ct, body.as_bytes()).is_some(), "{body}");
+        }
+        for (ct, body) in [
+            (
+                form,
+                "action=approve&name=Pat+Doe&consent=yes&option_id=01M83F5PE145ASVYN8C5Z99018",
+            ),
+            (
+                Some("application/json"),
+                r#"{"phone":"+44 20 7946 0958 1234"}"#,
+            ),
+            (
+                Some("application/json"),
+                r#"{"name":"4111 1111 1111 1112"}"#,
+            ),
+            (None, ""),
+        ] {
+            assert_eq!(card_number_in_body(ct, body.as_bytes()), None, "{body}");
+        }
     }
 
     #[test]

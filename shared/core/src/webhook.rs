@@ -1,4 +1,7 @@
-//! Signed provider webhooks: `t=<unix seconds>,v1=<hex HMAC-SHA256>` over `"<t>.<raw body>"`.
+//! Signed provider webhooks: `t=<unix seconds>,v1=<hex HMAC-SHA256>` over `"<t>.<raw body>"`,
+//! or, where the delivery acts in one tenant named outside the body (the telephony webhook's
+//! URL), over `"<t>.<tenant>.<raw body>"`: a delivery signed for one tenant does not verify
+//! at another tenant's URL.
 //!
 //! Verified on the raw bytes (never a re-serialization), compared in constant time, refused
 //! outside a five-minute window (replays of old deliveries), and checked against every
@@ -26,10 +29,15 @@ pub enum WebhookError {
     NoSecrets,
 }
 
-fn mac(secret: &[u8], timestamp: i64, body: &[u8]) -> Option<[u8; 32]> {
+fn mac(secret: &[u8], timestamp: i64, scope: Option<&str>, body: &[u8]) -> Option<[u8; 32]> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).ok()?;
     mac.update(timestamp.to_string().as_bytes());
     mac.update(b".");
+    // A scope (a tenant id) never holds a dot, so `t.scope.body` reads back one way only.
+    if let Some(scope) = scope {
+        mac.update(scope.as_bytes());
+        mac.update(b".");
+    }
     mac.update(body);
     Some(mac.finalize().into_bytes().into())
 }
@@ -51,7 +59,12 @@ fn unhex(raw: &str) -> Option<[u8; 32]> {
 
 /// The header value a provider sends for `body` at `timestamp`.
 pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
-    let digest = mac(secret, timestamp, body)
+    sign_scoped(secret, timestamp, None, body)
+}
+
+/// The header value for `body` at `timestamp`, bound to `scope` (a tenant id) when given.
+pub fn sign_scoped(secret: &[u8], timestamp: i64, scope: Option<&str>, body: &[u8]) -> String {
+    let digest = mac(secret, timestamp, scope, body)
         .map(|d| hex(&d))
         .unwrap_or_default();
     format!("t={timestamp},v1={digest}")
@@ -64,6 +77,20 @@ pub fn verify(
     secrets: &[Vec<u8>],
     now_unix: i64,
 ) -> Result<(), WebhookError> {
+    verify_scoped(header, None, body, secrets, now_unix)
+}
+
+/// `verify`, for a signature bound to `scope` (`sign_scoped`).
+pub fn verify_scoped(
+    header: Option<&str>,
+    scope: Option<&str>,
+    body: &[u8],
+    secrets: &[Vec<u8>],
+    now_unix: i64,
+) -> Result<(), WebhookError> {
+    if scope.is_some_and(|s| s.contains('.')) {
+        return Err(WebhookError::Malformed);
+    }
     if secrets.is_empty() {
         return Err(WebhookError::NoSecrets);
     }
@@ -85,13 +112,14 @@ pub fn verify(
     if signatures.is_empty() {
         return Err(WebhookError::Malformed);
     }
-    if (now_unix - timestamp).abs() > TOLERANCE_SECONDS {
+    // Any i64 may arrive here: the distance is taken without overflow.
+    if now_unix.abs_diff(timestamp) > TOLERANCE_SECONDS.unsigned_abs() {
         return Err(WebhookError::Stale);
     }
     // Every pair is compared (no early exit on the first match), each in constant time.
     let mut matched = subtle::Choice::from(0);
     for secret in secrets {
-        let Some(expected) = mac(secret, timestamp, body) else {
+        let Some(expected) = mac(secret, timestamp, scope, body) else {
             continue;
         };
         for sig in &signatures {
@@ -158,6 +186,60 @@ mod tests {
         assert_eq!(
             verify(Some(&header), body, &secrets(), NOW - 301),
             Err(WebhookError::Stale)
+        );
+    }
+
+    #[test]
+    fn extreme_timestamps_are_stale_not_a_panic() {
+        let body = b"{}";
+        for t in [i64::MIN, i64::MAX, i64::MIN + 1, 0] {
+            let header = sign(b"whsec_new", t, body);
+            assert_eq!(
+                verify(Some(&header), body, &secrets(), NOW),
+                Err(WebhookError::Stale),
+                "{t}"
+            );
+            for now in [i64::MIN, i64::MAX] {
+                let near = (i128::from(now) - i128::from(t)).abs() <= 300;
+                assert_eq!(
+                    verify(Some(&header), body, &secrets(), now).is_ok(),
+                    near,
+                    "{t} at {now}"
+                );
+            }
+        }
+        let header = format!("t=-9223372036854775808,v1={}", "0".repeat(64));
+        assert_eq!(
+            verify(Some(&header), body, &secrets(), NOW),
+            Err(WebhookError::Stale)
+        );
+    }
+
+    #[test]
+    fn a_scoped_signature_verifies_only_in_its_scope() {
+        let body = br#"{"id":"evt_1"}"#;
+        let header = sign_scoped(b"whsec_new", NOW, Some("acme"), body);
+        assert_eq!(
+            verify_scoped(Some(&header), Some("acme"), body, &secrets(), NOW),
+            Ok(())
+        );
+        for other in [Some("globex"), Some("acm"), None] {
+            assert_eq!(
+                verify_scoped(Some(&header), other, body, &secrets(), NOW),
+                Err(WebhookError::Mismatch),
+                "{other:?}"
+            );
+        }
+        // An unscoped signature does not verify in a scope either.
+        let unscoped = sign(b"whsec_new", NOW, body);
+        assert_eq!(
+            verify_scoped(Some(&unscoped), Some("acme"), body, &secrets(), NOW),
+            Err(WebhookError::Mismatch)
+        );
+        // Moving a dot between scope and body cannot make another delivery verify.
+        assert_eq!(
+            verify_scoped(Some(&header), Some("acme.x"), body, &secrets(), NOW),
+            Err(WebhookError::Malformed)
         );
     }
 
