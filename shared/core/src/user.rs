@@ -13,7 +13,7 @@ pub struct Tenant {
     pub tenant_id: TenantId,
     pub name: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub created_at: OffsetDateTime,
 }
 
@@ -33,7 +33,7 @@ pub struct UserProfile {
     pub role: Role,
     pub status: UserStatus,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub created_at: OffsetDateTime,
 }
 
