@@ -16,6 +16,7 @@ mod payments;
 mod portal;
 mod routes;
 mod runtime;
+mod security;
 mod tasks;
 mod tokens;
 mod users;
