@@ -96,9 +96,16 @@ pub fn classify(span: &str) -> Result<Option<Citation>, String> {
         }
         return Ok(None);
     }
-    let in_repository = ["shared/", "functions/", "infra/", "tests/", "docs/", "bench/"]
-        .iter()
-        .any(|dir| span.starts_with(dir));
+    let in_repository = [
+        "shared/",
+        "functions/",
+        "infra/",
+        "tests/",
+        "docs/",
+        "bench/",
+    ]
+    .iter()
+    .any(|dir| span.starts_with(dir));
     let named_file = [".rs", ".yaml", ".cedar", ".md", ".sh", ".toml"]
         .iter()
         .any(|ext| span.ends_with(ext));
@@ -120,7 +127,9 @@ pub fn classify(span: &str) -> Result<Option<Citation>, String> {
             }))
         }
         // Three or more lower-case segments: a unit test, which must name its crate.
-        [first, .., last] if segments.len() > 2 && is_ident(first) && (is_ident(last) || *last == "*") => {
+        [first, .., last]
+            if segments.len() > 2 && is_ident(first) && (is_ident(last) || *last == "*") =>
+        {
             Err(span.to_owned())
         }
         _ => Ok(None),
@@ -175,7 +184,10 @@ pub fn promises(markdown: &str) -> Vec<Promise> {
             continue;
         }
         let row = cells(trimmed);
-        if row.iter().all(|c| c.chars().all(|ch| matches!(ch, '-' | ':' | ' '))) {
+        if row
+            .iter()
+            .all(|c| c.chars().all(|ch| matches!(ch, '-' | ':' | ' ')))
+        {
             continue;
         }
         match columns {
@@ -307,7 +319,10 @@ pub fn missing(root: &Path, citation: &Citation) -> Option<String> {
                 file = dir.join("src/main.rs");
             }
             for module in modules {
-                let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+                let stem = file
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default();
                 let children = if ["lib", "main", "mod"].contains(&stem) {
                     file.parent().map(Path::to_path_buf).unwrap_or_default()
                 } else {
@@ -335,7 +350,11 @@ pub fn missing(root: &Path, citation: &Citation) -> Option<String> {
                 }
             }
             let source = read(&file).unwrap_or_default();
-            let shown = file.strip_prefix(root).unwrap_or(&file).display().to_string();
+            let shown = file
+                .strip_prefix(root)
+                .unwrap_or(&file)
+                .display()
+                .to_string();
             if *name == "*" {
                 (!has_any_test(&source)).then(|| format!("{shown} has no tests"))
             } else {
@@ -448,7 +467,10 @@ pub fn verdict(results: &BTreeMap<(String, String), Outcome>, citation: &Citatio
         .filter(|(_, o)| **o == Outcome::Failed)
         .map(|(n, _)| (*n).clone())
         .collect();
-    let passed = matching.iter().filter(|(_, o)| **o == Outcome::Passed).count();
+    let passed = matching
+        .iter()
+        .filter(|(_, o)| **o == Outcome::Passed)
+        .count();
     if !failed.is_empty() {
         Verdict::Failed(failed)
     } else if passed > 0 {

@@ -55,12 +55,8 @@ fn who(method: &str, path: &str) -> Option<Who> {
         ("POST", "/jobs") => Roles(OFFICE),
         ("GET", "/jobs") => Roles(EVERYONE),
         ("GET", "/jobs/{id}") => Roles(WITH_ASSIGNED_TECHNICIAN),
-        ("POST", "/jobs/{id}/visits") | ("PATCH", "/jobs/{id}/visits/{visit_id}") => {
-            Roles(OFFICE)
-        }
-        ("POST", "/jobs/{id}/visits/{visit_id}/progress") => {
-            Roles(OFFICE_AND_ASSIGNED_TECHNICIAN)
-        }
+        ("POST", "/jobs/{id}/visits") | ("PATCH", "/jobs/{id}/visits/{visit_id}") => Roles(OFFICE),
+        ("POST", "/jobs/{id}/visits/{visit_id}/progress") => Roles(OFFICE_AND_ASSIGNED_TECHNICIAN),
         ("POST", "/jobs/{id}/status") => Roles(OFFICE),
         ("POST", "/jobs/{id}/evidence") | ("GET", "/jobs/{id}/evidence") => {
             Roles(OFFICE_AND_ASSIGNED_TECHNICIAN)
@@ -101,7 +97,9 @@ impl Fixture {
             assert!(r.status < 300, "{what}: {} {}", r.status, r.body);
             r.body["id"].as_str().expect("id").to_owned()
         };
-        let customer = s.post("/customers", owner, &new_customer("Matrix Customer")).await;
+        let customer = s
+            .post("/customers", owner, &new_customer("Matrix Customer"))
+            .await;
         let customer = id(&customer, "customer");
         let estimate = s
             .post("/estimates", owner, &json!({"customer_id": customer, "title": "Matrix", "valid_until": "2999-01-01",
@@ -115,15 +113,26 @@ impl Fixture {
         let start = time::OffsetDateTime::now_utc() + time::Duration::days(1);
         let fmt = &time::format_description::well_known::Rfc3339;
         let visit = s
-            .post(&format!("/jobs/{job}/visits"), owner, &json!({
+            .post(
+                &format!("/jobs/{job}/visits"),
+                owner,
+                &json!({
                 "window_start": start.format(fmt).expect("time"),
                 "window_end": (start + time::Duration::hours(2)).format(fmt).expect("time"),
-                "technician_id": t.user(Technician).id}))
+                "technician_id": t.user(Technician).id}),
+            )
             .await;
         assert_eq!(visit.status, 200, "visit: {}", visit.body);
-        let visit = visit.body["visits"][0]["id"].as_str().expect("visit id").to_owned();
+        let visit = visit.body["visits"][0]["id"]
+            .as_str()
+            .expect("visit id")
+            .to_owned();
         let evidence = s
-            .post(&format!("/jobs/{job}/evidence"), owner, &json!({"kind": "photo", "content_type": "image/jpeg", "size_bytes": 100}))
+            .post(
+                &format!("/jobs/{job}/evidence"),
+                owner,
+                &json!({"kind": "photo", "content_type": "image/jpeg", "size_bytes": 100}),
+            )
             .await;
         assert_eq!(evidence.status, 201, "evidence: {}", evidence.body);
         let evidence = evidence.body["evidence"]["id"]
@@ -139,9 +148,17 @@ impl Fixture {
             .post("/intake", owner, &json!({"source": "call", "contact": {"name": "Matrix Lead", "email": format!("lead-{}@example.com", ulid::Ulid::new())}}))
             .await;
         assert_eq!(intake.status, 201, "intake: {}", intake.body);
-        let task = intake.body["follow_up"]["id"].as_str().expect("task id").to_owned();
+        let task = intake.body["follow_up"]["id"]
+            .as_str()
+            .expect("task id")
+            .to_owned();
         let link = s
-            .call("POST", &format!("/customers/{customer}/portal-link"), Some(owner), None)
+            .call(
+                "POST",
+                &format!("/customers/{customer}/portal-link"),
+                Some(owner),
+                None,
+            )
             .await;
         assert_eq!(link.status, 201, "link: {}", link.body);
         let link = link.body["link_id"].as_str().expect("link id").to_owned();
@@ -195,7 +212,9 @@ impl Fixture {
 fn body(r: &Route) -> Option<Value> {
     match (r.method, r.path) {
         ("POST", "/customers") => Some(new_customer("Matrix Customer")),
-        ("POST", "/intake") => Some(json!({"source": "call", "contact": {"name": "Matrix", "email": format!("m-{}@example.com", ulid::Ulid::new())}})),
+        ("POST", "/intake") => Some(
+            json!({"source": "call", "contact": {"name": "Matrix", "email": format!("m-{}@example.com", ulid::Ulid::new())}}),
+        ),
         ("PATCH", "/customers/{id}") => Some(json!({"notes": "matrix"})),
         _ if r.request.is_some() => Some(json!({})),
         _ => None,
@@ -205,7 +224,10 @@ fn body(r: &Route) -> Option<Value> {
 /// The exact success of routes whose call here is a complete, valid request.
 fn success(r: &Route) -> Option<u16> {
     match (r.method, r.path) {
-        ("GET", "/me" | "/users" | "/customers" | "/customers/{id}" | "/audit" | "/jobs" | "/tasks") => Some(200),
+        (
+            "GET",
+            "/me" | "/users" | "/customers" | "/customers/{id}" | "/audit" | "/jobs" | "/tasks",
+        ) => Some(200),
         ("POST", "/intake" | "/customers") => Some(201),
         ("PATCH", "/customers/{id}") => Some(200),
         _ => None,
@@ -255,16 +277,28 @@ async fn every_route_for_every_role_of_two_tenants() {
             let Some(Who::Roles(allowed)) = who(r.method, r.path) else {
                 // Public: a token changes nothing, and no role is refused (403).
                 for role in Role::ALL {
-                    let reply = s.call(r.method, &path, Some(t.token(role)), body(r).as_ref()).await;
+                    let reply = s
+                        .call(r.method, &path, Some(t.token(role)), body(r).as_ref())
+                        .await;
                     assert_ne!(reply.status, 403, "{} {path} as {role}", r.method);
-                    assert!(reply.status < 500, "{} {path} as {role}: {}", r.method, reply.status);
+                    assert!(
+                        reply.status < 500,
+                        "{} {path} as {role}: {}",
+                        r.method,
+                        reply.status
+                    );
                     reply.assert_security_headers();
                 }
                 continue;
             };
             for role in Role::ALL {
-                let reply = s.call(r.method, &path, Some(t.token(role)), body(r).as_ref()).await;
-                let what = format!("{} {path} as {role}: {} {}", r.method, reply.status, reply.body);
+                let reply = s
+                    .call(r.method, &path, Some(t.token(role)), body(r).as_ref())
+                    .await;
+                let what = format!(
+                    "{} {path} as {role}: {} {}",
+                    r.method, reply.status, reply.body
+                );
                 if allowed.contains(&role) {
                     match success(r) {
                         Some(ok) => assert_eq!(reply.status, ok, "{what}"),
@@ -276,7 +310,8 @@ async fn every_route_for_every_role_of_two_tenants() {
                             assert!(reply.status < 500, "{what}");
                             if reply.status == 401 {
                                 assert!(
-                                    reply.body["step_up"].is_string() || r.path.starts_with("/me/mfa/"),
+                                    reply.body["step_up"].is_string()
+                                        || r.path.starts_with("/me/mfa/"),
                                     "{what}"
                                 );
                             }
@@ -317,9 +352,14 @@ async fn every_route_for_every_role_of_two_tenants() {
     // The other tenant's records, by id, as this tenant's owner: not found, or refused before
     // any lookup (a step-up request, or the `{}` body's 400); never answered.
     let (a, b) = (&tenants[0], &fixtures[1]);
-    for r in ROUTES.iter().filter(|r| r.authenticated && r.path.contains('{')) {
+    for r in ROUTES
+        .iter()
+        .filter(|r| r.authenticated && r.path.contains('{'))
+    {
         let path = format!("{}{}", b.path(r.path), query(r));
-        let reply = s.call(r.method, &path, Some(a.token(Owner)), body(r).as_ref()).await;
+        let reply = s
+            .call(r.method, &path, Some(a.token(Owner)), body(r).as_ref())
+            .await;
         let what = format!("{} {path}: {} {}", r.method, reply.status, reply.body);
         match reply.status {
             401 => assert!(reply.body["step_up"].is_string(), "{what}"),

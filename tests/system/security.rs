@@ -22,7 +22,12 @@ fn every_test_security_md_names_exists() {
     );
     let rows = promises(&page);
     assert!(rows.len() > 40, "only {} promises read", rows.len());
-    assert!(rows.iter().filter(|p| p.citations.iter().any(Citation::is_test)).count() > 40);
+    assert!(
+        rows.iter()
+            .filter(|p| p.citations.iter().any(Citation::is_test))
+            .count()
+            > 40
+    );
 }
 
 #[test]
@@ -37,55 +42,112 @@ fn the_security_page_reader_understands_every_citation_style() {
     };
     assert_eq!(
         classify("fieldvault-core keys::tests::every_key_starts_with_its_tenant"),
-        Ok(Some(unit("fieldvault-core", "keys::tests::every_key_starts_with_its_tenant")))
+        Ok(Some(unit(
+            "fieldvault-core",
+            "keys::tests::every_key_starts_with_its_tenant"
+        )))
     );
-    assert_eq!(classify("fieldvault-core iam::*"), Ok(Some(unit("fieldvault-core", "iam::*"))));
+    assert_eq!(
+        classify("fieldvault-core iam::*"),
+        Ok(Some(unit("fieldvault-core", "iam::*")))
+    );
     assert_eq!(
         classify("fv-list-users tests::only_owners_and_admins_list_users_and_denials_are_recorded"),
-        Ok(Some(unit("fv-list-users", "tests::only_owners_and_admins_list_users_and_denials_are_recorded")))
+        Ok(Some(unit(
+            "fv-list-users",
+            "tests::only_owners_and_admins_list_users_and_denials_are_recorded"
+        )))
     );
     assert_eq!(classify("portal::*"), Ok(Some(system("portal", "*"))));
     assert_eq!(
         classify("matrix::every_route_for_every_role_of_two_tenants"),
-        Ok(Some(system("matrix", "every_route_for_every_role_of_two_tenants")))
+        Ok(Some(system(
+            "matrix",
+            "every_route_for_every_role_of_two_tenants"
+        )))
     );
     assert_eq!(
         classify("Reply::assert_security_headers"),
-        Ok(Some(Citation::Helper { ty: "Reply".into(), method: "assert_security_headers".into() }))
+        Ok(Some(Citation::Helper {
+            ty: "Reply".into(),
+            method: "assert_security_headers".into()
+        }))
     );
     assert_eq!(
         classify("shared/aws/src/session.rs"),
         Ok(Some(Citation::File("shared/aws/src/session.rs".into())))
     );
-    assert_eq!(classify("template.yaml"), Ok(Some(Citation::File("template.yaml".into()))));
+    assert_eq!(
+        classify("template.yaml"),
+        Ok(Some(Citation::File("template.yaml".into())))
+    );
     // A unit test without its crate is refused, not skipped; code text is not a citation.
     assert_eq!(
         classify("authz::tests::role_matrix_for_tenant_actions"),
         Err("authz::tests::role_matrix_for_tenant_actions".into())
     );
-    for text in ["UserPoolClient", "X-Amz-Expires", "alg: none", "T#<tenant>#KIND", "<file>::<test>"] {
+    for text in [
+        "UserPoolClient",
+        "X-Amz-Expires",
+        "alg: none",
+        "T#<tenant>#KIND",
+        "<file>::<test>",
+    ] {
         assert_eq!(classify(text), Ok(None), "{text}");
     }
 
     // Existence: real names pass, a made-up one in each style is caught with where it looked.
     for real in [
-        unit("fieldvault-core", "keys::tests::every_key_starts_with_its_tenant"),
-        unit("fieldvault-core", "authz::portal_tests::a_link_principal_reaches_only_the_portal"),
+        unit(
+            "fieldvault-core",
+            "keys::tests::every_key_starts_with_its_tenant",
+        ),
+        unit(
+            "fieldvault-core",
+            "authz::portal_tests::a_link_principal_reaches_only_the_portal",
+        ),
         unit("fieldvault-core", "iam::*"),
-        unit("fv-list-users", "tests::only_owners_and_admins_list_users_and_denials_are_recorded"),
-        system("security", "the_security_page_reader_understands_every_citation_style"),
+        unit(
+            "fv-list-users",
+            "tests::only_owners_and_admins_list_users_and_denials_are_recorded",
+        ),
+        system(
+            "security",
+            "the_security_page_reader_understands_every_citation_style",
+        ),
         system("portal", "*"),
-        Citation::Helper { ty: "Reply".into(), method: "assert_security_headers".into() },
+        Citation::Helper {
+            ty: "Reply".into(),
+            method: "assert_security_headers".into(),
+        },
     ] {
         assert_eq!(missing(root(), &real), None, "{real}");
     }
     for (made_up, why) in [
-        (unit("fieldvault-core", "keys::tests::no_such_test"), "no test `no_such_test` in shared/core/src/keys.rs"),
-        (unit("fieldvault-core", "nosuch::tests::x"), "no module `nosuch` of fieldvault-core"),
-        (unit("fv-nothing", "tests::x"), "no workspace crate named fv-nothing"),
-        (system("matrix", "no_such_test"), "no test `no_such_test` in tests/system/matrix.rs"),
+        (
+            unit("fieldvault-core", "keys::tests::no_such_test"),
+            "no test `no_such_test` in shared/core/src/keys.rs",
+        ),
+        (
+            unit("fieldvault-core", "nosuch::tests::x"),
+            "no module `nosuch` of fieldvault-core",
+        ),
+        (
+            unit("fv-nothing", "tests::x"),
+            "no workspace crate named fv-nothing",
+        ),
+        (
+            system("matrix", "no_such_test"),
+            "no test `no_such_test` in tests/system/matrix.rs",
+        ),
         (system("nosuch", "*"), "no tests/system/nosuch.rs"),
-        (Citation::Helper { ty: "Reply".into(), method: "no_such_helper".into() }, "no helper"),
+        (
+            Citation::Helper {
+                ty: "Reply".into(),
+                method: "no_such_helper".into(),
+            },
+            "no helper",
+        ),
         (Citation::File("shared/nosuch.rs".into()), "no file"),
     ] {
         let got = missing(root(), &made_up).unwrap_or_default();
@@ -122,13 +184,31 @@ fn the_security_page_reader_understands_every_citation_style() {
         test shared/core/src/lib.rs - x (line 3) ... ok\n";
     let ran = results(log);
     assert_eq!(
-        verdict(&ran, &unit("fieldvault-core", "keys::tests::every_key_starts_with_its_tenant")),
+        verdict(
+            &ran,
+            &unit(
+                "fieldvault-core",
+                "keys::tests::every_key_starts_with_its_tenant"
+            )
+        ),
         Verdict::Passed(1)
     );
-    assert_eq!(verdict(&ran, &unit("fieldvault-core", "iam::*")), Verdict::Passed(1));
-    assert_eq!(verdict(&ran, &system("portal", "*")), Verdict::Failed(vec!["portal::two".into()]));
+    assert_eq!(
+        verdict(&ran, &unit("fieldvault-core", "iam::*")),
+        Verdict::Passed(1)
+    );
+    assert_eq!(
+        verdict(&ran, &system("portal", "*")),
+        Verdict::Failed(vec!["portal::two".into()])
+    );
     assert_eq!(verdict(&ran, &system("portal", "one")), Verdict::Passed(1));
     assert_eq!(verdict(&ran, &system("matrix", "slow")), Verdict::Ignored);
-    assert_eq!(verdict(&ran, &system("keys", "every_key_starts_with_its_tenant")), Verdict::NotRun);
-    assert_eq!(verdict(&ran, &unit("fieldvault-aws", "iam::*")), Verdict::NotRun);
+    assert_eq!(
+        verdict(&ran, &system("keys", "every_key_starts_with_its_tenant")),
+        Verdict::NotRun
+    );
+    assert_eq!(
+        verdict(&ran, &unit("fieldvault-aws", "iam::*")),
+        Verdict::NotRun
+    );
 }

@@ -540,7 +540,10 @@ mod tests {
         assert_eq!(denied, Err(ApiError::Forbidden));
         assert_eq!(
             rig.audit_actions(),
-            [(Action::ListAudit.audit_name().to_owned(), crate::audit::Outcome::Denied)]
+            [(
+                Action::ListAudit.audit_name().to_owned(),
+                crate::audit::Outcome::Denied
+            )]
         );
         rig.store.fail_append.store(true, Ordering::SeqCst);
         let unrecorded = rig.ctx().authorize(Action::ListAudit, &resource).await;

@@ -52,6 +52,7 @@ fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
 
 /// A page of items with an opaque cursor to the next page.
 #[derive(serde::Serialize, JsonSchema)]
+#[schemars(rename = "PageOf{T}")]
 pub struct PageOf<T> {
     pub items: Vec<T>,
     /// Pass back as `cursor` to get the next page; absent on the last page.
@@ -972,7 +973,10 @@ fn path_parameter(path: &str, name: &str) -> Value {
     } else if path.starts_with("/links/") {
         json!({ "type": "string", "pattern": LINK_ID_PATTERN, "description": "A link id: the SHA-256 of its token (hex)." })
     } else if path.starts_with("/tasks/") {
-        let kinds: Vec<&str> = crate::task::TaskKind::ALL.iter().map(|k| k.as_str()).collect();
+        let kinds: Vec<&str> = crate::task::TaskKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect();
         json!({ "type": "string", "pattern": format!("^({}):[A-Za-z0-9]{{1,40}}$", kinds.join("|")),
             "description": "A task id: its kind and the id of what it is about." })
     } else {
@@ -997,7 +1001,10 @@ fn query_parameter(name: &str) -> (Value, bool) {
             json!({ "type": "string", "pattern": crate::schema::TENANT_ID_PATTERN }),
             true,
         ),
-        "tenant_token" => (json!({ "type": "string", "pattern": "^[0-9a-f]{64}$" }), true),
+        "tenant_token" => (
+            json!({ "type": "string", "pattern": "^[0-9a-f]{64}$" }),
+            true,
+        ),
         _ => (json!({ "type": "string" }), false),
     }
 }
@@ -1012,10 +1019,16 @@ fn failures(r: &Route) -> Vec<(u16, &'static str)> {
         (400, "The request is invalid"),
         (404, "Not found"),
         (413, "The request body is too large"),
-        (503, "A dependency is unavailable; nothing was changed. Retry after `Retry-After` seconds"),
+        (
+            503,
+            "A dependency is unavailable; nothing was changed. Retry after `Retry-After` seconds",
+        ),
     ];
     if r.authenticated {
-        out.push((401, "A valid access token is required, or a step-up (see `step_up`)"));
+        out.push((
+            401,
+            "A valid access token is required, or a step-up (see `step_up`)",
+        ));
         out.push((403, "Not allowed for this role"));
     }
     if r.method != "GET" {
@@ -1187,7 +1200,11 @@ pub fn openapi() -> Value {
         schemas.insert(name, schema);
     }
     for item in paths.values_mut() {
-        for op in item.as_object_mut().into_iter().flat_map(|o| o.values_mut()) {
+        for op in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
             if let Some(responses) = op.get_mut("responses") {
                 rename_refs(responses, &renamed);
             }
@@ -1260,8 +1277,8 @@ mod tests {
         assert_eq!(required, ["type", "title", "status"]);
         assert_eq!(problem["properties"]["status"]["type"], "integer");
         // What a problem really looks like (no errors, no detail) validates against it.
-        let written = serde_json::to_value(crate::problem::ApiError::NotFound.problem(None))
-            .expect("json");
+        let written =
+            serde_json::to_value(crate::problem::ApiError::NotFound.problem(None)).expect("json");
         assert!(written.get("errors").is_none());
     }
 
@@ -1276,28 +1293,70 @@ mod tests {
         };
         let limit = param("/customers", "get", "limit");
         assert_eq!(limit["schema"]["type"], "integer");
-        assert_eq!((limit["schema"]["minimum"].as_i64(), limit["schema"]["maximum"].as_i64()), (Some(1), Some(100)));
-        assert_eq!(param("/customers/{id}", "get", "id")["schema"]["pattern"], crate::schema::ULID_PATTERN);
-        assert_eq!(param("/users/{id}/role", "patch", "id")["schema"]["pattern"], crate::schema::USER_ID_PATTERN);
-        assert_eq!(param("/links/{id}/revoke", "post", "id")["schema"]["pattern"], crate::schema::LINK_ID_PATTERN);
-        assert_eq!(param("/portal/l/{token}", "get", "token")["schema"]["pattern"], crate::schema::LINK_TOKEN_PATTERN);
-        assert!(param("/tasks/{id}/complete", "post", "id")["schema"]["pattern"]
-            .as_str()
-            .is_some_and(|p| p.contains("follow_up_lead")));
+        assert_eq!(
+            (
+                limit["schema"]["minimum"].as_i64(),
+                limit["schema"]["maximum"].as_i64()
+            ),
+            (Some(1), Some(100))
+        );
+        assert_eq!(
+            param("/customers/{id}", "get", "id")["schema"]["pattern"],
+            crate::schema::ULID_PATTERN
+        );
+        assert_eq!(
+            param("/users/{id}/role", "patch", "id")["schema"]["pattern"],
+            crate::schema::USER_ID_PATTERN
+        );
+        assert_eq!(
+            param("/links/{id}/revoke", "post", "id")["schema"]["pattern"],
+            crate::schema::LINK_ID_PATTERN
+        );
+        assert_eq!(
+            param("/portal/l/{token}", "get", "token")["schema"]["pattern"],
+            crate::schema::LINK_TOKEN_PATTERN
+        );
+        assert!(
+            param("/tasks/{id}/complete", "post", "id")["schema"]["pattern"]
+                .as_str()
+                .is_some_and(|p| p.contains("follow_up_lead"))
+        );
         let from = param("/accounting/export", "get", "from");
-        assert_eq!((from["required"].as_bool(), from["schema"]["format"].as_str()), (Some(true), Some("date")));
+        assert_eq!(
+            (
+                from["required"].as_bool(),
+                from["schema"]["format"].as_str()
+            ),
+            (Some(true), Some("date"))
+        );
         // Every path parameter of every route is constrained, none a bare string.
         for r in ROUTES {
-            for p in doc["paths"][r.path][r.method.to_lowercase()]["parameters"].as_array().into_iter().flatten() {
+            for p in doc["paths"][r.path][r.method.to_lowercase()]["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 if p["in"] == "path" {
-                    assert!(p["schema"]["pattern"].is_string(), "{} {} {}", r.method, r.path, p["name"]);
+                    assert!(
+                        p["schema"]["pattern"].is_string(),
+                        "{} {} {}",
+                        r.method,
+                        r.path,
+                        p["name"]
+                    );
                 }
             }
         }
         // Roles are their five names.
         let role = &doc["components"]["schemas"]["Role"];
-        assert_eq!(role["enum"], json!(["owner", "admin", "dispatcher", "technician", "accounting"]));
-        assert_eq!(doc["components"]["schemas"]["InviteUser"]["properties"]["role"]["$ref"], "#/components/schemas/Role");
+        assert_eq!(
+            role["enum"],
+            json!(["owner", "admin", "dispatcher", "technician", "accounting"])
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["InviteUser"]["properties"]["role"]["$ref"],
+            "#/components/schemas/Role"
+        );
     }
 
     #[test]
@@ -1309,11 +1368,22 @@ mod tests {
             for code in ["400", "404", "413", "503"] {
                 assert!(responses[code].is_object(), "{what}: {code}");
             }
-            assert!(responses["503"]["headers"]["Retry-After"].is_object(), "{what}");
+            assert!(
+                responses["503"]["headers"]["Retry-After"].is_object(),
+                "{what}"
+            );
             for code in ["401", "403"] {
-                assert_eq!(responses[code].is_object(), r.authenticated, "{what}: {code}");
+                assert_eq!(
+                    responses[code].is_object(),
+                    r.authenticated,
+                    "{what}: {code}"
+                );
             }
-            assert_eq!(responses["409"].is_object(), r.method != "GET", "{what}: 409");
+            assert_eq!(
+                responses["409"].is_object(),
+                r.method != "GET",
+                "{what}: 409"
+            );
             assert_eq!(responses["422"].is_object(), r.idempotent, "{what}: 422");
             if r.request.is_some() {
                 assert!(responses["415"].is_object(), "{what}: 415");
@@ -1325,7 +1395,10 @@ mod tests {
             };
             for (code, response) in responses.as_object().expect("responses") {
                 if code.starts_with('4') || code.starts_with('5') {
-                    assert!(response["content"][failure_media].is_object(), "{what}: {code}");
+                    assert!(
+                        response["content"][failure_media].is_object(),
+                        "{what}: {code}"
+                    );
                 }
             }
         }
@@ -1339,15 +1412,21 @@ mod tests {
     fn answers_are_described_as_written_and_integers_as_integers() {
         let doc = openapi();
         let text = doc.to_string();
-        assert!(!text.contains("\"type\":\"number\""), "a number where the API has integers");
+        assert!(
+            !text.contains("\"type\":\"number\""),
+            "a number where the API has integers"
+        );
         // A type described differently as a request and as an answer gets both schemas.
         let schemas = doc["components"]["schemas"].as_object().expect("schemas");
         for (name, _) in schemas.iter().filter(|(n, _)| n.ends_with("Answer")) {
             let base = name.trim_end_matches("Answer");
             assert!(schemas.contains_key(base), "{name} without {base}");
         }
-        let answer = &doc["paths"]["/customers/{id}"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"];
-        assert!(answer.as_str().is_some_and(|r| r.starts_with("#/components/schemas/Customer")));
+        let answer = &doc["paths"]["/customers/{id}"]["get"]["responses"]["200"]["content"]
+            ["application/json"]["schema"]["$ref"];
+        assert!(answer
+            .as_str()
+            .is_some_and(|r| r.starts_with("#/components/schemas/Customer")));
     }
 
     #[test]

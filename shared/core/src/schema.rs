@@ -5,9 +5,9 @@ use std::borrow::Cow;
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 
-/// A ULID as the ids of records are written (Crockford base32, 26 characters; the first
-/// at most `7`, so the value fits 128 bits; either case).
-pub const ULID_PATTERN: &str = "^[0-7][0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{25}$";
+/// A ULID as the ids of records are written: 26 characters of Crockford base32, either case
+/// (what the parser accepts; ids the API makes start with `0`-`7`).
+pub const ULID_PATTERN: &str = "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$";
 
 /// A user id (the Cognito `sub`): 1–64 ASCII letters, digits and dashes.
 pub const USER_ID_PATTERN: &str = "^[A-Za-z0-9-]{1,64}$";
@@ -104,7 +104,10 @@ impl JsonSchema for ShopRole {
         "Role".into()
     }
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        let names: Vec<&str> = crate::caller::Role::ALL.iter().map(|r| r.as_str()).collect();
+        let names: Vec<&str> = crate::caller::Role::ALL
+            .iter()
+            .map(|r| r.as_str())
+            .collect();
         json_schema!({ "type": "string", "enum": names })
     }
 }
@@ -148,7 +151,15 @@ mod tests {
                 "{value}"
             );
         }
-        for value in ["acme-hvac", "ab", "abc", "9acme", "Acme", &"a".repeat(40), &"a".repeat(41)] {
+        for value in [
+            "acme-hvac",
+            "ab",
+            "abc",
+            "9acme",
+            "Acme",
+            &"a".repeat(40),
+            &"a".repeat(41),
+        ] {
             assert_eq!(
                 matches(TENANT_ID_PATTERN, value),
                 TenantId::parse(value).is_ok(),
