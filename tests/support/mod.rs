@@ -3,6 +3,8 @@
 //! role, and an HTTP client for the local gateway.
 #![allow(clippy::missing_panics_doc)]
 
+pub mod security;
+
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};

@@ -17,6 +17,7 @@ mod payments;
 mod portal;
 mod routes;
 mod runtime;
+mod security;
 mod stall;
 mod tasks;
 mod tokens;

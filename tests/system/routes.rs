@@ -175,9 +175,27 @@ async fn openapi_is_generated_served_and_matches_the_template() {
 async fn unknown_routes_and_methods_are_problems_with_headers() {
     let s = Stack::connect().await;
     s.call("GET", "/nope", None, None).await.assert_problem(404);
-    s.call("DELETE", "/customers", None, None)
-        .await
-        .assert_problem(405);
+    let wrong_method = s.call("DELETE", "/customers", None, None).await;
+    wrong_method.assert_problem(405);
+    assert_eq!(
+        wrong_method
+            .headers
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("GET, POST"),
+        "405 names the methods the path serves"
+    );
+    let on_a_record = s
+        .call("PUT", "/customers/01ARZ3NDEKTSV4RRFFQ69G5FAV", None, None)
+        .await;
+    on_a_record.assert_problem(405);
+    assert_eq!(
+        on_a_record
+            .headers
+            .get("allow")
+            .and_then(|v| v.to_str().ok()),
+        Some("GET, PATCH")
+    );
     s.call("GET", "/customers", Some("x"), None)
         .await
         .assert_problem(401);

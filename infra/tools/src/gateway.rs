@@ -66,9 +66,15 @@ impl Gateway {
         self.routes.len()
     }
 
-    fn find(&self, method: &str, path: &str) -> Result<(&Route, Map<String, Value>), ApiError> {
+    /// The route for a method and path, with its parameters; else 404, or 405 with the
+    /// methods the path does serve (for the `Allow` header).
+    fn find(
+        &self,
+        method: &str,
+        path: &str,
+    ) -> Result<(&Route, Map<String, Value>), (ApiError, Vec<&str>)> {
         let segments: Vec<&str> = path.split('/').collect();
-        let mut path_matched = false;
+        let mut allowed = Vec::new();
         for r in &self.routes {
             if r.segments.len() != segments.len() {
                 continue;
@@ -84,16 +90,18 @@ impl Gateway {
                 }
             });
             if ok {
-                path_matched = true;
                 if r.method == method {
                     return Ok((r, params));
                 }
+                allowed.push(r.method.as_str());
             }
         }
-        Err(if path_matched {
-            ApiError::MethodNotAllowed
+        Err(if allowed.is_empty() {
+            (ApiError::NotFound, allowed)
         } else {
-            ApiError::NotFound
+            allowed.sort_unstable();
+            allowed.dedup();
+            (ApiError::MethodNotAllowed, allowed)
         })
     }
 
@@ -122,7 +130,15 @@ impl Gateway {
         };
         let (route, params) = match self.find(parts.method.as_str(), &path) {
             Ok(found) => found,
-            Err(e) => return problem(e),
+            Err((e, allowed)) => {
+                let mut response = problem(e);
+                if let Ok(allow) = http::HeaderValue::from_str(&allowed.join(", ")) {
+                    if !allowed.is_empty() {
+                        response.headers_mut().insert(http::header::ALLOW, allow);
+                    }
+                }
+                return response;
+            }
         };
         let claims = if route.authenticated {
             let auth = parts

@@ -30,7 +30,7 @@ pub struct AuditRecord {
     pub id: AuditId,
     pub tenant_id: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub at: OffsetDateTime,
     pub actor_user: String,
     pub actor_role: String,

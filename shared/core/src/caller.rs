@@ -16,6 +16,7 @@ use crate::ids::{TenantId, UserId};
 /// payment provider's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase", try_from = "String")]
+#[schemars(with = "crate::schema::ShopRole")]
 pub enum Role {
     Owner,
     Admin,

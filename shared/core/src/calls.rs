@@ -164,7 +164,7 @@ pub struct Call {
     pub to: String,
     pub duration_seconds: u32,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub started_at: OffsetDateTime,
     pub customer_id: CustomerId,
     /// The lead the call created (inbound calls, and outbound calls to a new contact).
@@ -175,7 +175,7 @@ pub struct Call {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcript_evidence_id: Option<EvidenceId>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub received_at: OffsetDateTime,
     pub version: u64,
 }

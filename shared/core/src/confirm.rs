@@ -27,7 +27,7 @@ pub struct Confirmation {
     /// What will happen, in words, for the person to check.
     pub summary: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub expires_at: OffsetDateTime,
 }
 

@@ -35,7 +35,7 @@ pub struct CreditNote {
     pub currency: Currency,
     pub reason: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub issued_at: OffsetDateTime,
     pub issued_by: UserId,
 }

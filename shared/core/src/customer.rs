@@ -110,10 +110,10 @@ pub struct Customer {
     #[serde(default)]
     pub assigned_technicians: Vec<UserId>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub updated_at: OffsetDateTime,
     pub created_by: UserId,
     /// Increases with every change; a PATCH may name the version it was based on.

@@ -47,7 +47,7 @@ pub struct NewEstimate {
     #[serde(default)]
     pub currency: Currency,
     /// Last day the estimate can be approved (YYYY-MM-DD).
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::Date")]
     #[serde(with = "date")]
     pub valid_until: Date,
     pub options: Vec<OptionInput>,
@@ -60,7 +60,7 @@ pub struct EstimateRevision {
     #[serde(default)]
     pub title: Option<String>,
     #[serde(default, deserialize_with = "opt_date::deserialize")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<crate::schema::Date>")]
     pub valid_until: Option<Date>,
     #[serde(default)]
     pub options: Option<Vec<OptionInput>>,
@@ -92,7 +92,7 @@ pub struct Decision {
     pub customer_name: Option<String>,
     pub reason: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub at: OffsetDateTime,
     /// SHA-256 of exactly what was approved (estimate, revision, currency, option).
     pub snapshot_sha256: Option<String>,
@@ -120,7 +120,7 @@ pub struct Estimate {
     pub location_id: Option<LocationId>,
     pub title: String,
     pub currency: Currency,
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::Date")]
     #[serde(with = "date")]
     pub valid_until: Date,
     pub options: Vec<EstimateOption>,
@@ -130,7 +130,7 @@ pub struct Estimate {
     pub sent_at: Option<String>,
     pub decision: Option<Decision>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub created_at: OffsetDateTime,
     pub created_by: UserId,
     /// Storage version for optimistic concurrency.

@@ -163,7 +163,7 @@ pub struct Evidence {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub file_name: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub created_at: OffsetDateTime,
     pub created_by: UserId,
 }

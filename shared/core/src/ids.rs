@@ -15,6 +15,7 @@ pub struct InvalidId {
 /// or an IAM `StringLike` pattern (`T#<tenant>#*`).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
+#[schemars(with = "crate::schema::TenantIdText")]
 pub struct TenantId(String);
 
 impl TenantId {
@@ -51,6 +52,7 @@ impl fmt::Display for TenantId {
 /// A user's stable id: the Cognito `sub` (a UUID). Usernames and emails can change; this cannot.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema)]
 #[serde(transparent)]
+#[schemars(with = "crate::schema::UserIdText")]
 pub struct UserId(String);
 
 impl UserId {
@@ -88,7 +90,7 @@ macro_rules! ulid_id {
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, schemars::JsonSchema,
         )]
-        #[schemars(with = "String")]
+        #[schemars(with = "crate::schema::Ulid")]
         pub struct $name(ulid::Ulid);
 
         impl $name {

@@ -158,7 +158,7 @@ pub struct Lead {
     pub notes: Option<String>,
     pub status: LeadStatus,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub created_at: OffsetDateTime,
     pub created_by: UserId,
 }

@@ -103,11 +103,11 @@ pub struct Invoice {
     pub lines: Vec<Line>,
     pub totals: Totals,
     pub due_in_days: u16,
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<crate::schema::Date>")]
     #[serde(default, with = "opt_date")]
     pub due_date: Option<Date>,
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<crate::schema::DateTime>")]
     pub issued_at: Option<OffsetDateTime>,
     #[serde(default)]
     pub void_reason: Option<String>,
@@ -121,7 +121,7 @@ pub struct Invoice {
     /// Derived on read: issued, unpaid and past its due date.
     pub overdue: bool,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub created_at: OffsetDateTime,
     pub created_by: UserId,
     pub version: u64,

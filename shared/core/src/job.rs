@@ -46,7 +46,7 @@ pub struct ScopeItem {
 pub struct VisitNote {
     pub by: UserId,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub at: OffsetDateTime,
     pub text: String,
 }
@@ -55,10 +55,10 @@ pub struct VisitNote {
 pub struct Visit {
     pub id: VisitId,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub window_start: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub window_end: OffsetDateTime,
     pub technician: Option<UserId>,
     pub status: VisitStatus,
@@ -82,7 +82,7 @@ pub struct Job {
     /// Technicians with a visit on this job (derived from the visits).
     pub assigned_technicians: Vec<UserId>,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub created_at: OffsetDateTime,
     pub created_by: UserId,
     pub version: u64,
@@ -107,10 +107,10 @@ pub struct NewJob {
 #[serde(deny_unknown_fields)]
 pub struct NewVisit {
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub window_start: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub window_end: OffsetDateTime,
     #[serde(default)]
     pub technician_id: Option<UserId>,
@@ -121,13 +121,13 @@ pub struct NewVisit {
 #[serde(deny_unknown_fields)]
 pub struct VisitUpdate {
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<crate::schema::DateTime>")]
     pub window_start: Option<OffsetDateTime>,
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<crate::schema::DateTime>")]
     pub window_end: Option<OffsetDateTime>,
     #[serde(default, deserialize_with = "present")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<crate::ids::UserId>")]
     pub technician_id: Option<Option<UserId>>,
 }
 

@@ -31,6 +31,7 @@ pub mod problem;
 pub mod remembered;
 pub mod request;
 pub mod routes;
+pub mod schema;
 pub mod sealed;
 pub mod store;
 pub mod task;

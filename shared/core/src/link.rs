@@ -109,16 +109,16 @@ pub struct Link {
     pub customer_id: CustomerId,
     pub single_use: bool,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub expires_at: OffsetDateTime,
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<crate::schema::DateTime>")]
     pub used_at: Option<OffsetDateTime>,
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<crate::schema::DateTime>")]
     pub revoked_at: Option<OffsetDateTime>,
     pub created_by: String,
     pub version: u64,
@@ -131,7 +131,7 @@ pub struct IssuedLink {
     pub link_id: String,
     pub purpose: LinkPurpose,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub expires_at: OffsetDateTime,
 }
 
@@ -297,7 +297,7 @@ pub struct OutboxMessage {
     pub link_id: String,
     pub status: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub created_at: OffsetDateTime,
     pub created_by: UserId,
 }

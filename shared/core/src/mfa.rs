@@ -227,7 +227,7 @@ pub struct StepUpProof {
     pub action_class: ActionClass,
     pub sign_in_id: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub expires_at: OffsetDateTime,
 }
 

@@ -298,7 +298,7 @@ pub struct Refund {
     pub failure: Option<String>,
     pub requested_by: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub requested_at: OffsetDateTime,
     /// Where the refunded money came from: first what was never allocated, then invoices.
     pub from_unallocated_minor: i64,
@@ -330,7 +330,7 @@ pub struct Payment {
     pub refunds: Vec<Refund>,
     pub source: PaymentSource,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub received_at: OffsetDateTime,
     pub recorded_by: String,
     pub version: u64,

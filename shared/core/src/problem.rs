@@ -76,6 +76,7 @@ pub struct Problem {
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// Per-field complaints of a 400; absent when there are none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// With `step-up-required`: the action class to step up for (POST /me/mfa/step-up).

@@ -532,6 +532,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_denial_is_recorded_and_stays_a_refusal_when_its_record_fails() {
+        use std::sync::atomic::Ordering;
+        let rig = TestRig::new("acme", Role::Technician);
+        let resource = crate::authz::Resource::Tenant(rig.caller.tenant.clone());
+        let denied = rig.ctx().authorize(Action::ListAudit, &resource).await;
+        assert_eq!(denied, Err(ApiError::Forbidden));
+        assert_eq!(
+            rig.audit_actions(),
+            [(
+                Action::ListAudit.audit_name().to_owned(),
+                crate::audit::Outcome::Denied
+            )]
+        );
+        rig.store.fail_append.store(true, Ordering::SeqCst);
+        let unrecorded = rig.ctx().authorize(Action::ListAudit, &resource).await;
+        assert!(
+            matches!(unrecorded, Err(ApiError::Unavailable(_))),
+            "{unrecorded:?}"
+        );
+        assert_eq!(rig.audit_actions().len(), 1);
+    }
+
+    #[tokio::test]
     async fn a_user_without_an_access_record_is_admitted() {
         let rig = TestRig::new("acme", Role::Owner);
         let gate = AccessGate::for_caller(&rig.caller);

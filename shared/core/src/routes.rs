@@ -1,5 +1,7 @@
 //! The API's routes, in one list: the local gateway, the OpenAPI document and the template
 //! check all read this, so a route cannot exist in one place and not the others.
+use std::collections::BTreeMap;
+
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
@@ -50,6 +52,7 @@ fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
 
 /// A page of items with an opaque cursor to the next page.
 #[derive(serde::Serialize, JsonSchema)]
+#[schemars(rename = "PageOf{T}")]
 pub struct PageOf<T> {
     pub items: Vec<T>,
     /// Pass back as `cursor` to get the next page; absent on the last page.
@@ -101,7 +104,10 @@ pub struct Timeline {
 
 const PAGING: &[(&str, &str)] = &[
     ("limit", "Items per page, 1 to 100 (default 25)."),
-    ("cursor", "The next_cursor of the previous page."),
+    (
+        "cursor",
+        "The next_cursor of the previous page of the same list (any other value is a 400).",
+    ),
 ];
 
 pub const ROUTES: &[Route] = &[
@@ -969,44 +975,172 @@ fn takes_confirmation(generator: &SchemaGenerator, schema: &schemars::Schema) ->
         .is_some_and(|p| p.get("confirmation_id").is_some())
 }
 
-/// The OpenAPI 3.1 document, generated from the route list and the Rust types.
+/// What a path parameter accepts: the shape its handler parses (anything else is a 404).
+fn path_parameter(path: &str, name: &str) -> Value {
+    use crate::schema::{LINK_ID_PATTERN, LINK_TOKEN_PATTERN, ULID_PATTERN, USER_ID_PATTERN};
+    if name == "token" {
+        return json!({ "type": "string", "pattern": LINK_TOKEN_PATTERN,
+            "description": "The link's token: the tenant id, a dot, 43 base64url characters." });
+    }
+    if path.starts_with("/users/") {
+        json!({ "type": "string", "pattern": USER_ID_PATTERN, "description": "A user id (the Cognito `sub`)." })
+    } else if path.starts_with("/links/") {
+        json!({ "type": "string", "pattern": LINK_ID_PATTERN, "description": "A link id: the SHA-256 of its token (hex)." })
+    } else if path.starts_with("/tasks/") {
+        let kinds: Vec<&str> = crate::task::TaskKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect();
+        json!({ "type": "string", "pattern": format!("^({}):[A-Za-z0-9]{{1,40}}$", kinds.join("|")),
+            "description": "A task id: its kind and the id of what it is about." })
+    } else {
+        json!({ "type": "string", "pattern": ULID_PATTERN, "description": "A record id (ULID)." })
+    }
+}
+
+/// What a query parameter accepts, and whether it is required.
+fn query_parameter(name: &str) -> (Value, bool) {
+    match name {
+        "limit" => (
+            json!({ "type": "integer", "minimum": 1, "maximum": 100, "default": 25 }),
+            false,
+        ),
+        // base64url of the position, a dot, base64url of its HMAC-SHA256.
+        "cursor" => (
+            json!({ "type": "string", "pattern": "^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]{43}$" }),
+            false,
+        ),
+        "from" | "to" => (json!({ "type": "string", "format": "date" }), true),
+        "tenant" => (
+            json!({ "type": "string", "pattern": crate::schema::TENANT_ID_PATTERN }),
+            true,
+        ),
+        "tenant_token" => (
+            json!({ "type": "string", "pattern": "^[0-9a-f]{64}$" }),
+            true,
+        ),
+        _ => (json!({ "type": "string" }), false),
+    }
+}
+
+/// The failures a route can answer, besides its successes. Every route: a malformed request
+/// (400), nothing there (404), a body over the limit (413), a dependency that did not answer
+/// in time (503 with `Retry-After`). Routes behind the authorizer add 401 (no valid token, or a
+/// step-up needed) and 403 (not for this role); writes add 409; routes with a JSON body add
+/// 415; creating POSTs add 422 (an `Idempotency-Key` reused with another body).
+fn failures(r: &Route) -> Vec<(u16, &'static str)> {
+    let mut out = vec![
+        (400, "The request is invalid"),
+        (404, "Not found"),
+        (413, "The request body is too large"),
+        (
+            503,
+            "A dependency is unavailable; nothing was changed. Retry after `Retry-After` seconds",
+        ),
+    ];
+    if r.authenticated {
+        out.push((
+            401,
+            "A valid access token is required, or a step-up (see `step_up`)",
+        ));
+        out.push((403, "Not allowed for this role"));
+    }
+    if r.method != "GET" {
+        out.push((409, "Conflict with the current state"));
+    }
+    if r.request.is_some() || r.path.starts_with("/webhooks/") {
+        out.push((415, "The request body must be application/json"));
+    }
+    if r.idempotent {
+        out.push((422, "Idempotency-Key reused with a different body"));
+    }
+    out.sort_unstable();
+    out
+}
+
+/// The customer's form on a portal page.
+fn portal_form() -> Value {
+    json!({
+        "type": "object",
+        "required": ["action"],
+        "properties": {
+            "action": { "type": "string", "enum": ["approve", "decline", "pay"] },
+            "option_id": { "type": "string", "description": "approve: the option chosen." },
+            "name": { "type": "string", "description": "approve: the customer's typed name (their signature)." },
+            "consent": { "type": "string", "description": "approve: present when the consent box is ticked." },
+            "reason": { "type": "string", "description": "decline: why, optionally." }
+        }
+    })
+}
+
+/// Point `$ref`s at renamed definitions.
+fn rename_refs(value: &mut Value, renamed: &BTreeMap<String, String>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get_mut("$ref") {
+                if let Some(name) = r.strip_prefix("#/components/schemas/") {
+                    if let Some(new) = renamed.get(name) {
+                        *r = format!("#/components/schemas/{new}");
+                    }
+                }
+            }
+            map.values_mut().for_each(|v| rename_refs(v, renamed));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rename_refs(v, renamed)),
+        _ => {}
+    }
+}
+
+/// The OpenAPI 3.1 document, generated from the route list and the Rust types. Requests are
+/// described as they are parsed and answers as they are written (fields left out when empty
+/// are not required in answers); a type whose two descriptions differ gets two schemas, the
+/// answer's named `<Type>Answer`.
 pub fn openapi() -> Value {
     let mut settings = schemars::generate::SchemaSettings::draft2020_12();
     settings.definitions_path = "/components/schemas".into();
-    let mut generator = settings.into_generator();
-    let problem = generator.subschema_for::<Problem>();
+    let mut requests = settings.clone().for_deserialize().into_generator();
+    let mut answers = settings.for_serialize().into_generator();
+    let problem = answers.subschema_for::<Problem>();
+    let retry_after = json!({ "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": { "type": "string", "pattern": "^[0-9]+$" }
+    } });
     let mut paths = Map::new();
     for r in ROUTES {
-        // The portal answers pages; everything else JSON.
-        let media = if r.path.starts_with("/portal/") {
-            "text/html"
-        } else {
-            "application/json"
-        };
+        let portal = r.path.starts_with("/portal/");
         let mut responses = Map::new();
-        responses.insert(
-            r.success_status.to_string(),
-            json!({ "description": "Success", "content": { media: { "schema": (r.response)(&mut generator) } } }),
-        );
-        let errors: &[(&str, &str)] = if r.authenticated {
-            &[
-                ("400", "Invalid request"),
-                ("401", "Missing or invalid access token"),
-                ("403", "Not allowed for this role"),
-                ("404", "Not found"),
-                ("409", "Conflict"),
-                ("503", "Could not record the change; nothing was changed"),
-            ]
-        } else if r.method == "POST" {
-            &[("400", "Invalid or unsigned request"), ("404", "Not found")]
+        let success = if portal {
+            json!({ "description": "Success", "content": { "text/html": { "schema": { "type": "string" } } } })
         } else {
-            &[("404", "Not found")]
+            let mut ok = json!({ "description": "Success", "content": { "application/json": { "schema": (r.response)(&mut answers) } } });
+            if r.idempotent {
+                ok["headers"] = json!({ "Idempotent-Replayed": {
+                    "description": "Present when this answer replays the first request with the same Idempotency-Key.",
+                    "schema": { "type": "string", "enum": ["true"] }
+                } });
+            }
+            ok
         };
-        for (code, text) in errors {
+        responses.insert(r.success_status.to_string(), success);
+        if portal && r.method == "POST" {
             responses.insert(
-                (*code).into(),
-                json!({ "description": text, "content": { "application/problem+json": { "schema": problem } } }),
+                "303".into(),
+                json!({ "description": "On to the payment provider's checkout, or back to the page",
+                    "headers": { "Location": { "schema": { "type": "string" } } },
+                    "content": { "text/html": { "schema": { "type": "string" } } } }),
             );
+        }
+        for (code, text) in failures(r) {
+            // The portal answers pages, failures included (a dead link is one neutral page).
+            let mut failure = if portal {
+                json!({ "description": text, "content": { "text/html": { "schema": { "type": "string" } } } })
+            } else {
+                json!({ "description": text, "content": { "application/problem+json": { "schema": problem } } })
+            };
+            if code == 503 {
+                failure["headers"] = retry_after.clone();
+            }
+            responses.insert(code.to_string(), failure);
         }
         let mut op = json!({
             "operationId": r.function.trim_end_matches("Function"),
@@ -1017,26 +1151,44 @@ pub fn openapi() -> Value {
             .path
             .split('/')
             .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+            .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": path_parameter(r.path, name) }))
             .collect();
         params.extend(r.query.iter().map(|(name, description)| {
-            json!({ "name": name, "in": "query", "required": false, "description": description, "schema": { "type": "string" } })
+            let (schema, required) = query_parameter(name);
+            json!({ "name": name, "in": "query", "required": required, "description": description, "schema": schema })
         }));
         if r.idempotent {
             params.push(json!({
                 "name": "Idempotency-Key", "in": "header", "required": false,
                 "description": "Same key and body replay the first response (header Idempotent-Replayed: true); a different body is 422; a duplicate in flight is 409. Kept 25 hours.",
-                "schema": { "type": "string", "minLength": 1, "maxLength": 255 }
+                "schema": { "type": "string", "pattern": "^[!-~]{1,255}$" }
             }));
-            op["responses"]["422"] = json!({ "description": "Idempotency-Key reused with a different body", "content": { "application/problem+json": { "schema": problem } } });
+        }
+        let signature = match r.path {
+            "/webhooks/payments" => Some(crate::webhook::SIGNATURE_HEADER),
+            "/webhooks/telephony" => Some(crate::calls::SIGNATURE_HEADER),
+            _ => None,
+        };
+        if let Some(header) = signature {
+            params.push(json!({
+                "name": header, "in": "header", "required": true,
+                "description": "`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">`, by the provider.",
+                "schema": { "type": "string", "minLength": 1 }
+            }));
+            op["requestBody"] = json!({ "required": true, "description": "The provider's event, as it signed it.",
+                "content": { "application/json": { "schema": { "type": "object" } } } });
         }
         if !params.is_empty() {
             op["parameters"] = Value::Array(params);
         }
+        if portal && r.method == "POST" {
+            op["requestBody"] = json!({ "required": true,
+                "content": { "application/x-www-form-urlencoded": { "schema": portal_form() } } });
+        }
         if let Some(request) = r.request {
-            let schema = request(&mut generator);
-            if takes_confirmation(&generator, &schema) {
-                let confirmation = generator.subschema_for::<crate::confirm::Confirmation>();
+            let schema = request(&mut requests);
+            if takes_confirmation(&requests, &schema) {
+                let confirmation = answers.subschema_for::<crate::confirm::Confirmation>();
                 op["responses"]["202"] = json!({ "description": "Prepared: a summary and a confirmation id; repeat the request with `confirmation_id` to carry it out", "content": { "application/json": { "schema": confirmation } } });
             }
             op["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": schema } } });
@@ -1049,16 +1201,39 @@ pub fn openapi() -> Value {
         let entry = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));
         entry[r.method.to_lowercase()] = op;
     }
+    let mut schemas = requests.take_definitions(true);
+    let mut answer_schemas = answers.take_definitions(true);
+    let renamed: BTreeMap<String, String> = answer_schemas
+        .iter()
+        .filter(|(name, schema)| schemas.get(*name).is_some_and(|s| s != *schema))
+        .map(|(name, _)| (name.clone(), format!("{name}Answer")))
+        .collect();
+    for (name, mut schema) in std::mem::take(&mut answer_schemas) {
+        rename_refs(&mut schema, &renamed);
+        let name = renamed.get(&name).cloned().unwrap_or(name);
+        schemas.insert(name, schema);
+    }
+    for item in paths.values_mut() {
+        for op in item
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
+            if let Some(responses) = op.get_mut("responses") {
+                rename_refs(responses, &renamed);
+            }
+        }
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
             "title": "Fieldvault API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The operating record for trades shops. Every route but this document needs a Cognito access token."
+            "description": "The operating record for trades shops. Every route but this document, the customer portal and the providers' webhooks needs a Cognito access token. Errors are RFC 9457 problem+json (the portal's are pages)."
         },
         "paths": paths,
         "components": {
-            "schemas": generator.definitions().clone(),
+            "schemas": schemas,
             "securitySchemes": {
                 "cognito": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "Cognito access token" }
             }
@@ -1101,6 +1276,171 @@ mod tests {
                 "dangling ref {name}"
             );
         }
+    }
+
+    #[test]
+    fn problems_are_documented_as_written_with_errors_optional() {
+        let doc = openapi();
+        let problem = &doc["components"]["schemas"]["Problem"];
+        let required: Vec<&str> = problem["required"]
+            .as_array()
+            .expect("required")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(required, ["type", "title", "status"]);
+        assert_eq!(problem["properties"]["status"]["type"], "integer");
+        // What a problem really looks like (no errors, no detail) validates against it.
+        let written =
+            serde_json::to_value(crate::problem::ApiError::NotFound.problem(None)).expect("json");
+        assert!(written.get("errors").is_none());
+    }
+
+    #[test]
+    fn parameters_carry_the_constraints_the_handlers_apply() {
+        let doc = openapi();
+        let param = |path: &str, method: &str, name: &str| -> Value {
+            doc["paths"][path][method]["parameters"]
+                .as_array()
+                .and_then(|ps| ps.iter().find(|p| p["name"] == name).cloned())
+                .unwrap_or_else(|| panic!("{method} {path} has no parameter {name}"))
+        };
+        let limit = param("/customers", "get", "limit");
+        assert_eq!(limit["schema"]["type"], "integer");
+        assert_eq!(
+            (
+                limit["schema"]["minimum"].as_i64(),
+                limit["schema"]["maximum"].as_i64()
+            ),
+            (Some(1), Some(100))
+        );
+        assert_eq!(
+            param("/customers/{id}", "get", "id")["schema"]["pattern"],
+            crate::schema::ULID_PATTERN
+        );
+        assert_eq!(
+            param("/users/{id}/role", "patch", "id")["schema"]["pattern"],
+            crate::schema::USER_ID_PATTERN
+        );
+        assert_eq!(
+            param("/links/{id}/revoke", "post", "id")["schema"]["pattern"],
+            crate::schema::LINK_ID_PATTERN
+        );
+        assert_eq!(
+            param("/portal/l/{token}", "get", "token")["schema"]["pattern"],
+            crate::schema::LINK_TOKEN_PATTERN
+        );
+        assert!(
+            param("/tasks/{id}/complete", "post", "id")["schema"]["pattern"]
+                .as_str()
+                .is_some_and(|p| p.contains("follow_up_lead"))
+        );
+        let from = param("/accounting/export", "get", "from");
+        assert_eq!(
+            (
+                from["required"].as_bool(),
+                from["schema"]["format"].as_str()
+            ),
+            (Some(true), Some("date"))
+        );
+        // Every path parameter of every route is constrained, none a bare string.
+        for r in ROUTES {
+            for p in doc["paths"][r.path][r.method.to_lowercase()]["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                if p["in"] == "path" {
+                    assert!(
+                        p["schema"]["pattern"].is_string(),
+                        "{} {} {}",
+                        r.method,
+                        r.path,
+                        p["name"]
+                    );
+                }
+            }
+        }
+        // Roles are their five names.
+        let role = &doc["components"]["schemas"]["Role"];
+        assert_eq!(
+            role["enum"],
+            json!(["owner", "admin", "dispatcher", "technician", "accounting"])
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["InviteUser"]["properties"]["role"]["$ref"],
+            "#/components/schemas/Role"
+        );
+    }
+
+    #[test]
+    fn every_route_documents_each_status_and_content_type_it_answers() {
+        let doc = openapi();
+        for r in ROUTES {
+            let responses = &doc["paths"][r.path][r.method.to_lowercase()]["responses"];
+            let what = format!("{} {}", r.method, r.path);
+            for code in ["400", "404", "413", "503"] {
+                assert!(responses[code].is_object(), "{what}: {code}");
+            }
+            assert!(
+                responses["503"]["headers"]["Retry-After"].is_object(),
+                "{what}"
+            );
+            for code in ["401", "403"] {
+                assert_eq!(
+                    responses[code].is_object(),
+                    r.authenticated,
+                    "{what}: {code}"
+                );
+            }
+            assert_eq!(
+                responses["409"].is_object(),
+                r.method != "GET",
+                "{what}: 409"
+            );
+            assert_eq!(responses["422"].is_object(), r.idempotent, "{what}: 422");
+            if r.request.is_some() {
+                assert!(responses["415"].is_object(), "{what}: 415");
+            }
+            let failure_media = if r.path.starts_with("/portal/") {
+                "text/html"
+            } else {
+                "application/problem+json"
+            };
+            for (code, response) in responses.as_object().expect("responses") {
+                if code.starts_with('4') || code.starts_with('5') {
+                    assert!(
+                        response["content"][failure_media].is_object(),
+                        "{what}: {code}"
+                    );
+                }
+            }
+        }
+        let page = &doc["paths"]["/portal/l/{token}"]["get"]["responses"]["200"]["content"];
+        assert!(page["text/html"].is_object());
+        let form = &doc["paths"]["/portal/l/{token}"]["post"]["requestBody"]["content"];
+        assert!(form["application/x-www-form-urlencoded"].is_object());
+    }
+
+    #[test]
+    fn answers_are_described_as_written_and_integers_as_integers() {
+        let doc = openapi();
+        let text = doc.to_string();
+        assert!(
+            !text.contains("\"type\":\"number\""),
+            "a number where the API has integers"
+        );
+        // A type described differently as a request and as an answer gets both schemas.
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        for (name, _) in schemas.iter().filter(|(n, _)| n.ends_with("Answer")) {
+            let base = name.trim_end_matches("Answer");
+            assert!(schemas.contains_key(base), "{name} without {base}");
+        }
+        let answer = &doc["paths"]["/customers/{id}"]["get"]["responses"]["200"]["content"]
+            ["application/json"]["schema"]["$ref"];
+        assert!(answer
+            .as_str()
+            .is_some_and(|r| r.starts_with("#/components/schemas/Customer")));
     }
 
     #[test]

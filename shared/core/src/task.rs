@@ -34,7 +34,7 @@ pub enum TaskKind {
 }
 
 impl TaskKind {
-    const ALL: [TaskKind; 6] = [
+    pub const ALL: [TaskKind; 6] = [
         TaskKind::FollowUpLead,
         TaskKind::EstimateFollowUp,
         TaskKind::ScheduleJob,
@@ -92,10 +92,10 @@ pub struct Task {
     pub subject_id: String,
     pub customer_id: CustomerId,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub due_at: OffsetDateTime,
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<crate::schema::DateTime>")]
     pub snoozed_until: Option<OffsetDateTime>,
     /// Derived on read: due (or snoozed) time has passed.
     #[serde(default)]
@@ -103,7 +103,7 @@ pub struct Task {
     #[serde(default)]
     pub done_by: Option<UserId>,
     #[serde(default, with = "time::serde::rfc3339::option")]
-    #[schemars(with = "Option<String>")]
+    #[schemars(with = "Option<crate::schema::DateTime>")]
     pub done_at: Option<OffsetDateTime>,
 }
 
@@ -111,7 +111,7 @@ pub struct Task {
 #[serde(deny_unknown_fields)]
 pub struct SnoozeTask {
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub until: OffsetDateTime,
 }
 

@@ -13,7 +13,7 @@ pub struct Tenant {
     pub tenant_id: TenantId,
     pub name: String,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub created_at: OffsetDateTime,
     /// The shop's own account at the payment provider (its merchant of record), created or
     /// linked at onboarding; every provider call for the tenant is made on it. Absent, the
@@ -38,7 +38,7 @@ pub struct UserProfile {
     pub role: Role,
     pub status: UserStatus,
     #[serde(with = "time::serde::rfc3339")]
-    #[schemars(with = "String")]
+    #[schemars(with = "crate::schema::DateTime")]
     pub created_at: OffsetDateTime,
 }
 
