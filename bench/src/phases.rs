@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use fieldvault_aws::session::acting_as;
 use fieldvault_core::caller::Role;
 use fieldvault_core::ids::UserId;
 use fieldvault_tools::jwt::JwtVerifier;
@@ -143,20 +144,26 @@ pub struct CaseResult {
 /// on the same request index, so drift in the emulators hits every stage alike.
 pub async fn sequential(fx: &Fixture, case: Case, warmup: usize, n: usize) -> Res<CaseResult> {
     let owner = fx.owner();
+    // The function's execution role, as the local gateway runs it.
+    let role = fieldvault_core::template::Template::embedded()?.function_role(case.function())?;
     // The session the product path uses: the owner's, or for the webhook the provider's.
     let session = match case {
         Case::PaymentWebhook => {
             let provider = UserId::parse(&format!("provider-{PROVIDER}"))?;
-            fx.app
-                .sessions
-                .session(&fx.tenant, Role::PaymentProvider, &provider)
-                .await?
+            acting_as(
+                &role,
+                fx.app
+                    .sessions
+                    .session(&fx.tenant, Role::PaymentProvider, &provider),
+            )
+            .await?
         }
         _ => {
-            fx.app
-                .sessions
-                .session(&fx.tenant, Role::Owner, &owner.id)
-                .await?
+            acting_as(
+                &role,
+                fx.app.sessions.session(&fx.tenant, Role::Owner, &owner.id),
+            )
+            .await?
         }
     };
     let guarded = session.dynamodb().clone();
@@ -221,7 +228,7 @@ pub async fn sequential(fx: &Fixture, case: Case, warmup: usize, n: usize) -> Re
                     let t = Instant::now();
                     let req = lambda_http::request::from_str(&event)
                         .map_err(|e| format!("parsing the Lambda event: {e}"))?;
-                    let resp = handler(fx.app, req).await;
+                    let resp = acting_as(&role, handler(fx.app, req)).await;
                     let d = t.elapsed();
                     let (calls, _) = fx.metrics.take();
                     if !case.accepts(resp.status().as_u16(), resp.body().as_ref()) {

@@ -44,6 +44,9 @@ FV_VENV_REQS+=("schemathesis==4.32.5")
 # Node tools for the generated-client check (tests/client): exact versions, installed once.
 FV_NODE_REQS=("openapi-typescript@7.13.0" "typescript@5.9.3")
 FV_BUILD_REQS=("cargo-lambda==1.9.2" "ziglang")
+# The infrastructure scanner, in a venv of its own: its pinned dependencies (boto3 among
+# them) must not move moto's.
+FV_CHECKOV_REQS=("checkov==3.3.30")
 FV_READY_TIMEOUT="${FV_READY_TIMEOUT:-60}"
 
 fv__log() { printf 'fv: %s\n' "$*" >&2; }
@@ -55,6 +58,7 @@ fv_root() { printf '%s\n' "${FV_ROOT}"; }
 fv_ddb_dir() { printf '%s\n' "${FV_ROOT}/.local/ddb"; }
 fv_venv_dir() { printf '%s\n' "${FV_ROOT}/.local/venv"; }
 fv_node_dir() { printf '%s\n' "${FV_ROOT}/.local/node"; }
+fv_checkov_dir() { printf '%s\n' "${FV_ROOT}/.local/checkov"; }
 
 # RUSTFLAGS for release builds of the function binaries (infra/build.sh and infra/bench.sh,
 # which measures the same binaries). The release profile aborts on panic, so nothing ever
@@ -232,6 +236,30 @@ fv__install_build_tools() {
   [[ -x "${venv}/bin/cargo-lambda" ]] || { fv__die "cargo-lambda missing after install"; return 1; }
   printf '%s\n' "${want}" >"${marker}" || return 1
   fv__log "build tools: installed (add $(fv_venv_dir)/bin to PATH to use cargo-lambda)"
+}
+
+# fv_install_checkov: checkov (template.yaml's infrastructure scan) into its own venv.
+fv_install_checkov() {
+  fv__locked fv__install_checkov
+}
+
+fv__install_checkov() {
+  local venv marker want
+  venv="$(fv_checkov_dir)"
+  marker="${venv}/.fv-installed"
+  want="${FV_CHECKOV_REQS[*]}"
+  if [[ -f "${marker}" && "$(<"${marker}")" == "${want}" && -x "${venv}/bin/checkov" ]]; then
+    fv__log "checkov: already installed (${venv})"
+    return 0
+  fi
+  fv__log "checkov: creating ${venv} and installing ${want}"
+  rm -rf "${venv}" || return 1
+  python3 -m venv "${venv}" || { fv__die "python3 -m venv failed (Debian: apt-get install python3-venv)"; return 1; }
+  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check "${FV_CHECKOV_REQS[@]}" ||
+    { fv__die "pip install ${want} failed"; return 1; }
+  [[ -x "${venv}/bin/checkov" ]] || { fv__die "checkov missing after install"; return 1; }
+  printf '%s\n' "${want}" >"${marker}" || return 1
+  fv__log "checkov: installed"
 }
 
 # ------------------------------------------------------------- processes ---

@@ -11,6 +11,7 @@ started=$SECONDS
 step() { printf '\n== %s (%ss)\n' "$1" "$((SECONDS - started))"; }
 
 fv_install
+fv_install_checkov
 fv_install_browser
 export FV_CHROMEDRIVER="$(command -v chromedriver)" FV_CHROMIUM="$(command -v chromium)"
 export FV_ARTIFACTS_DIR="$root/target/test-artifacts"
@@ -18,6 +19,9 @@ step "format"
 cargo fmt --all -- --check
 step "template lint (cfn-lint)"
 "$(fv_venv_dir)/bin/cfn-lint" template.yaml
+# Every check applies or is skipped in template.yaml with its reason (Metadata: checkov).
+step "template scan (checkov)"
+"$(fv_checkov_dir)/bin/checkov" -f template.yaml --framework cloudformation --compact --quiet --skip-download
 step "build"
 cargo build --workspace --all-targets --locked
 step "clippy"

@@ -129,15 +129,23 @@ impl Stack {
         Settings::from_env().expect("settings from the test environment")
     }
 
-    /// Tenant sessions exactly as the functions build them (policy guard included).
+    /// Tenant sessions exactly as the staff functions build them (policy guard included, acting
+    /// as the staff functions' execution role).
     pub fn sessions(&self) -> SessionFactory {
+        self.sessions_as(fieldvault_aws::session::execution_roles::STAFF)
+    }
+
+    /// Tenant sessions as the functions running as `execution_role` (a template logical id)
+    /// build them: locally, each AssumeRole is decided from the template's trust policy and
+    /// that role's policies.
+    pub fn sessions_as(&self, execution_role: &str) -> SessionFactory {
         let settings = self.settings();
         let guard = fieldvault_aws::app::local_guard(&settings).expect("guard");
         assert!(
             guard.is_some(),
             "the test stack must run with the policy guard"
         );
-        SessionFactory::new(self.sdk.clone(), settings, guard)
+        SessionFactory::new(self.sdk.clone(), settings, guard).with_execution_role(execution_role)
     }
 
     /// A new tenant with one user per role, each signed in, and its own account at the

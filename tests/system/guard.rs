@@ -337,3 +337,156 @@ async fn audit_records_are_append_only_for_every_session() {
         "{again:?}"
     );
 }
+
+/// Which tenant sessions a function may open is decided as STS would from the template: the
+/// tenant role's trust policy and the asking function's execution-role policies. A portal
+/// function asking for an owner session is refused, a webhook asking for a staff role or the
+/// other provider's is refused, staff cannot pose as customers or providers; each class's own
+/// sessions open and work.
+#[tokio::test]
+async fn a_function_asking_for_another_classs_session_role_is_refused_like_sts_would() {
+    use fieldvault_aws::session::execution_roles::{
+        OPERATOR, PAYMENT_WEBHOOK, PORTAL, STAFF, TELEPHONY_WEBHOOK, USER_ADMIN,
+    };
+    use fieldvault_core::ids::UserId;
+    let s = Stack::connect().await;
+    let t = s.tenant().await;
+    let settings = s.settings();
+    let owner = t.user(Role::Owner).id.clone();
+    let someone = |u: &str| UserId::parse(u).expect("user");
+    let cases: [(&str, Role, UserId, bool); 16] = [
+        (PORTAL, Role::Owner, owner.clone(), false),
+        (PORTAL, Role::Admin, owner.clone(), false),
+        (
+            PORTAL,
+            Role::PaymentProvider,
+            someone("provider-sandbox"),
+            false,
+        ),
+        (PORTAL, Role::Customer, someone("portal"), true),
+        (PAYMENT_WEBHOOK, Role::Owner, owner.clone(), false),
+        (PAYMENT_WEBHOOK, Role::Accounting, owner.clone(), false),
+        (
+            PAYMENT_WEBHOOK,
+            Role::TelephonyProvider,
+            someone("telephony-provider"),
+            false,
+        ),
+        (
+            PAYMENT_WEBHOOK,
+            Role::PaymentProvider,
+            someone("provider-sandbox"),
+            true,
+        ),
+        (TELEPHONY_WEBHOOK, Role::Dispatcher, owner.clone(), false),
+        (
+            TELEPHONY_WEBHOOK,
+            Role::PaymentProvider,
+            someone("provider-sandbox"),
+            false,
+        ),
+        (
+            TELEPHONY_WEBHOOK,
+            Role::TelephonyProvider,
+            someone("telephony-provider"),
+            true,
+        ),
+        (STAFF, Role::Customer, someone("portal"), false),
+        (
+            STAFF,
+            Role::PaymentProvider,
+            someone("provider-sandbox"),
+            false,
+        ),
+        (STAFF, Role::Owner, owner.clone(), true),
+        (
+            USER_ADMIN,
+            Role::Admin,
+            t.user(Role::Admin).id.clone(),
+            true,
+        ),
+        (OPERATOR, Role::Owner, owner.clone(), false),
+    ];
+    for (function, role, user, allowed) in cases {
+        let sessions = s.sessions_as(function);
+        let opened = sessions.session(&t.id, role, &user).await;
+        match (&opened, allowed) {
+            (Ok(session), true) => {
+                // An honest session works: it reads a link record of its tenant (absent: an
+                // answer, not a refusal).
+                let key = fieldvault_core::keys::link(&t.id, "0".repeat(64).as_str());
+                let read = session
+                    .dynamodb()
+                    .get_item()
+                    .table_name(&settings.data_table)
+                    .set_key(Some(self::key(&key.pk, &key.sk)))
+                    .send()
+                    .await;
+                assert!(read.is_ok(), "{function} as {role}: {read:?}");
+            }
+            (Err(e), false) => assert!(
+                e.to_string().contains("AccessDenied"),
+                "{function} as {role}: {e}"
+            ),
+            (got, _) => panic!(
+                "{function} asking for {role}: expected allowed={allowed}, got {:?}",
+                got.as_ref()
+                    .map(|_| "a session")
+                    .map_err(ToString::to_string)
+            ),
+        }
+        assert_eq!(
+            sessions.sts_calls(),
+            u64::from(allowed),
+            "{function} as {role}: a refused AssumeRole never reaches STS"
+        );
+    }
+}
+
+/// The portal's execution role reads link records with its own credentials (the lookup
+/// before any session) and nothing else; other functions' roles hold no data permission.
+#[tokio::test]
+async fn the_portal_role_reads_link_records_and_nothing_else() {
+    use fieldvault_aws::session::execution_roles::{PAYMENT_WEBHOOK, PORTAL, STAFF};
+    let s = Stack::connect().await;
+    let t = s.tenant().await;
+    let settings = s.settings();
+    let link = keys::link(&t.id, &"0".repeat(64));
+    let customer = keys::customer(&t.id, &CustomerId::new(ulid::Ulid::new()));
+    let get = |client: aws_sdk_dynamodb::Client, k: keys::Key| {
+        let table = settings.data_table.clone();
+        async move {
+            client
+                .get_item()
+                .table_name(table)
+                .set_key(Some(key(&k.pk, &k.sk)))
+                .send()
+                .await
+        }
+    };
+    let portal = s.sessions_as(PORTAL).own_dynamodb().expect("client");
+    assert!(
+        get(portal.clone(), link.clone()).await.is_ok(),
+        "link lookup"
+    );
+    assert_eq!(
+        code(get(portal.clone(), customer.clone()).await).as_deref(),
+        Some("AccessDeniedException")
+    );
+    let query = portal
+        .query()
+        .table_name(&settings.data_table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S(link.pk.clone()))
+        .send()
+        .await;
+    assert_eq!(code(query).as_deref(), Some("AccessDeniedException"));
+    for other in [STAFF, PAYMENT_WEBHOOK] {
+        let client = s.sessions_as(other).own_dynamodb().expect("client");
+        assert_eq!(
+            code(get(client, link.clone()).await).as_deref(),
+            Some("AccessDeniedException"),
+            "{other} reads links"
+        );
+    }
+}

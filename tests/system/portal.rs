@@ -457,3 +457,112 @@ async fn link_routes_by_role() {
         }
     }
 }
+
+/// The local gateway's session counters for `tenant` (`/_local/sessions`, local stack only).
+async fn session_counters(s: &Stack, tenant: &str) -> Value {
+    let r = s
+        .http
+        .get(format!("{}/_local/sessions?tenant={tenant}", s.api))
+        .send()
+        .await
+        .expect("counters");
+    assert_eq!(r.status(), 200);
+    r.json().await.expect("json")
+}
+
+/// A flood of random tokens costs no session and no record per request: tokens naming a
+/// real tenant (whose links this container has opened) and tokens naming tenants that do
+/// not exist all get the neutral page; the link is looked up with the portal's own role
+/// first, so no AssumeRole is made for any of them (the real tenant keeps its one portal
+/// session), the session cache stays within its bound, the real tenant gets at most one
+/// refusal record a minute (with the count of the others), and no tenant that does not
+/// exist is ever written to.
+#[tokio::test]
+async fn random_tokens_open_no_session_and_are_recorded_at_most_once_a_minute() {
+    let s = Stack::connect().await;
+    let t = s.tenant().await;
+    let cid = customer(&s, &t).await;
+    let (_, url, _) = sent_invoice(&s, &t, &cid, 2_500).await;
+    assert_eq!(open(&url).await.status, 200, "a genuine link opens");
+    let before = session_counters(&s, t.id.as_str()).await;
+    assert!(
+        before["tenant_assume_role_calls"]["customer"]
+            .as_u64()
+            .is_some_and(|n| n <= 1),
+        "one portal session for the tenant: {before}"
+    );
+    let audited = |records: &[Value]| {
+        records
+            .iter()
+            .filter(|r| r["action"] == "portal.link_refused" && r["reason"] == "unknown link")
+            .count()
+    };
+    let refused_before = audited(&s.audit(&t).await);
+
+    let ghosts: Vec<String> = (0..25)
+        .map(|_| format!("ghost-{}", ulid::Ulid::new().to_string().to_lowercase()))
+        .collect();
+    // 43 characters of the token alphabet, unguessable (two ULIDs' randomness).
+    let random = || {
+        format!("{}{}", ulid::Ulid::new(), ulid::Ulid::new())
+            .chars()
+            .take(43)
+            .collect::<String>()
+    };
+    let mut urls = Vec::new();
+    for i in 0..500 {
+        let tenant = if i % 2 == 0 {
+            t.id.to_string()
+        } else {
+            ghosts[i % ghosts.len()].clone()
+        };
+        urls.push(format!("{}/portal/l/{tenant}.{}", s.api, random()));
+    }
+    for chunk in urls.chunks(25) {
+        let pages = futures::future::join_all(chunk.iter().map(|u| open(u))).await;
+        for page in pages {
+            assert_eq!(page.status, 404);
+            assert!(page.text.contains("not available"));
+        }
+    }
+
+    let after = session_counters(&s, t.id.as_str()).await;
+    assert_eq!(
+        after["tenant_assume_role_calls"], before["tenant_assume_role_calls"],
+        "no AssumeRole for the real tenant's random tokens"
+    );
+    assert!(
+        after["cached_sessions"].as_u64() <= after["session_cache_bound"].as_u64(),
+        "{after}"
+    );
+    let ddb = aws_sdk_dynamodb::Client::new(&s.sdk);
+    let audit_table = s.settings().audit_table;
+    for ghost in &ghosts {
+        let counters = session_counters(&s, ghost).await;
+        let calls = counters["tenant_assume_role_calls"]
+            .as_object()
+            .expect("per role");
+        assert!(
+            calls.values().all(|n| n == 0),
+            "no session for {ghost}: {counters}"
+        );
+        let written = ddb
+            .query()
+            .table_name(&audit_table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("T#{ghost}#AUDIT")))
+            .send()
+            .await
+            .expect("query");
+        assert_eq!(written.count(), 0, "{ghost} was written to");
+    }
+    // 250 refusals in the real tenant: the first of each minute is recorded (the test may
+    // straddle a minute), carrying the count of those it did not record.
+    let records = s.audit(&t).await;
+    let new = audited(&records) - refused_before;
+    assert!(
+        (1..=2).contains(&new),
+        "{new} refusal records for 250 tokens"
+    );
+    assert_eq!(open(&url).await.status, 200, "the genuine link still opens");
+}

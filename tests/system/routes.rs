@@ -65,82 +65,106 @@ fn every_function_crate_has_a_template_function_and_route_and_back() {
     assert_eq!(routed, dirs.iter().map(String::as_str).collect());
 }
 
+/// Every statement the template grants an execution role (inline and attached policies).
+fn role_statements(t: &Template, role: &str) -> Vec<serde_json::Value> {
+    t.role_policy(role).expect("role policy")["Statement"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
 #[test]
 fn function_roles_hold_no_data_permissions() {
     let t = Template::embedded().expect("template");
-    // The user-management functions' role is FunctionRole plus Cognito admin actions on the
-    // stack's pool; neither holds any data permission.
-    for name in ["FunctionRole", "UserAdminFunctionRole"] {
-        let role = t.resource(name).expect(name);
-        let text = role.to_string();
-        for forbidden in ["dynamodb:", "kms:", "s3:"] {
-            assert!(!text.contains(forbidden), "{name} grants {forbidden}");
-        }
-    }
-    let plain = t
-        .resource("FunctionRole")
-        .expect("FunctionRole")
-        .to_string();
-    assert!(
-        !plain.contains("cognito-idp:"),
-        "FunctionRole reaches Cognito"
-    );
-    let admin = t
-        .resource("UserAdminFunctionRole")
-        .expect("UserAdminFunctionRole");
-    let statements = admin["Properties"]["Policies"]
-        .as_array()
-        .expect("policies")
-        .iter()
-        .flat_map(|p| {
-            p["PolicyDocument"]["Statement"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .collect::<Vec<_>>();
-    let cognito: Vec<&serde_json::Value> = statements
-        .iter()
-        .filter(|s| s.to_string().contains("cognito-idp:"))
+    let roles: BTreeSet<String> = t
+        .resources_of_type("AWS::IAM::Role")
+        .map(|(id, _)| id.clone())
+        .filter(|id| id != "TenantDataRole")
         .collect();
-    assert_eq!(cognito.len(), 1, "one Cognito statement");
     assert_eq!(
-        cognito[0]["Resource"]["Fn::GetAtt"][0], "UserPool",
-        "only this stack's pool"
-    );
-    let mut actions: Vec<&str> = cognito[0]["Action"]
-        .as_array()
-        .expect("actions")
-        .iter()
-        .filter_map(|a| a.as_str())
-        .collect();
-    actions.sort_unstable();
-    assert_eq!(
-        actions,
+        roles,
         [
-            "cognito-idp:AdminAddUserToGroup",
-            "cognito-idp:AdminCreateUser",
-            "cognito-idp:AdminDisableUser",
-            "cognito-idp:AdminEnableUser",
-            "cognito-idp:AdminGetUser",
-            "cognito-idp:AdminRemoveUserFromGroup",
-            "cognito-idp:AdminUserGlobalSignOut",
+            "FunctionRole",
+            "UserAdminFunctionRole",
+            "PortalFunctionRole",
+            "PaymentWebhookFunctionRole",
+            "TelephonyWebhookFunctionRole",
+            "OperatorRole",
         ]
+        .map(String::from)
+        .into(),
     );
-    let user_admin = [
-        "InviteUserFunction",
-        "ChangeUserRoleFunction",
-        "DisableUserFunction",
-        "EnableUserFunction",
-    ];
-    for (id, f) in t.resources_of_type("AWS::Serverless::Function") {
-        let expected = if user_admin.contains(&id.as_str()) {
-            "UserAdminFunctionRole"
-        } else {
-            "FunctionRole"
-        };
+    // No data permission anywhere, except the portal's one lookup of link records.
+    for role in &roles {
+        for st in role_statements(&t, role) {
+            let text = st.to_string();
+            let data = ["dynamodb:", "kms:", "s3:"]
+                .iter()
+                .any(|p| text.contains(p));
+            if !data {
+                continue;
+            }
+            assert_eq!(role, "PortalFunctionRole", "{role} grants data: {st}");
+            assert_eq!(st["Sid"], "LookUpLinks", "{st}");
+            assert_eq!(st["Effect"], "Allow");
+            assert_eq!(st["Action"], "dynamodb:GetItem", "GetItem only: {st}");
+            assert_eq!(st["Resource"][0]["Fn::GetAtt"][0], "DataTable");
+            assert_eq!(st["Resource"].as_array().map(Vec::len), Some(1), "no index");
+            assert_eq!(
+                st["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"],
+                serde_json::json!(["T#*#LINK#*"])
+            );
+            assert_eq!(st["Condition"]["Null"]["dynamodb:LeadingKeys"], "false");
+        }
+        let cognito = role_statements(&t, role)
+            .into_iter()
+            .filter(|s| s.to_string().contains("cognito-idp:"))
+            .collect::<Vec<_>>();
+        if role != "UserAdminFunctionRole" {
+            assert!(cognito.is_empty(), "{role} reaches Cognito");
+            continue;
+        }
+        assert_eq!(cognito.len(), 1, "one Cognito statement");
         assert_eq!(
-            f["Properties"]["Role"]["Fn::GetAtt"][0], expected,
+            cognito[0]["Resource"]["Fn::GetAtt"][0], "UserPool",
+            "only this stack's pool"
+        );
+        let mut actions: Vec<&str> = cognito[0]["Action"]
+            .as_array()
+            .expect("actions")
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        actions.sort_unstable();
+        assert_eq!(
+            actions,
+            [
+                "cognito-idp:AdminAddUserToGroup",
+                "cognito-idp:AdminCreateUser",
+                "cognito-idp:AdminDisableUser",
+                "cognito-idp:AdminEnableUser",
+                "cognito-idp:AdminGetUser",
+                "cognito-idp:AdminRemoveUserFromGroup",
+                "cognito-idp:AdminUserGlobalSignOut",
+            ]
+        );
+    }
+    // Each function runs as its class's role.
+    let class = |id: &str| match id {
+        "InviteUserFunction"
+        | "ChangeUserRoleFunction"
+        | "DisableUserFunction"
+        | "EnableUserFunction" => "UserAdminFunctionRole",
+        "PortalPageFunction" | "PortalActionFunction" => "PortalFunctionRole",
+        "PaymentWebhookFunction" => "PaymentWebhookFunctionRole",
+        "TelephonyWebhookFunction" => "TelephonyWebhookFunctionRole",
+        _ => "FunctionRole",
+    };
+    for (id, f) in t.resources_of_type("AWS::Serverless::Function") {
+        let expected = class(id);
+        assert_eq!(
+            t.function_role(id).expect("role"),
+            expected,
             "{id} uses {expected}"
         );
         assert!(
@@ -148,6 +172,39 @@ fn function_roles_hold_no_data_permissions() {
             "{id} adds no policies"
         );
     }
+}
+
+/// Every unauthenticated route has its own throttle, below the stage default, and its
+/// function a reserved concurrency: a flood on a public route cannot take the staff API's.
+#[test]
+fn public_routes_are_throttled_and_their_functions_bounded() {
+    let t = Template::embedded().expect("template");
+    let api = &t.resource("HttpApi").expect("api")["Properties"];
+    let default_rate = api["DefaultRouteSettings"]["ThrottlingRateLimit"]
+        .as_f64()
+        .expect("stage rate");
+    let mut public = 0;
+    for (function, method, path, authenticated) in t.http_routes() {
+        if authenticated {
+            continue;
+        }
+        public += 1;
+        let settings = &api["RouteSettings"][format!("{method} {path}")];
+        let rate = settings["ThrottlingRateLimit"].as_f64();
+        let burst = settings["ThrottlingBurstLimit"].as_f64();
+        assert!(
+            rate.is_some_and(|r| r > 0.0 && r < default_rate) && burst.is_some_and(|b| b > 0.0),
+            "{method} {path} has no throttle of its own"
+        );
+        let reserved = t.resource(&function).expect("function")["Properties"]
+            ["ReservedConcurrentExecutions"]
+            .as_u64();
+        assert!(
+            reserved.is_some_and(|n| (1..=20).contains(&n)),
+            "{function} has no reserved concurrency"
+        );
+    }
+    assert_eq!(public, 4, "portal page and form, two webhooks");
 }
 
 #[tokio::test]

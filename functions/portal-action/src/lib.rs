@@ -14,7 +14,7 @@ use fieldvault_core::estimate::{ApproveEstimate, DeclineEstimate, Estimate, Port
 use fieldvault_core::ids::OptionId;
 use fieldvault_core::link::{parse_token, LinkPurpose, Refusal};
 use fieldvault_core::payment::store::start_checkout;
-use fieldvault_core::portal::flow::{open, record_refusal, Document, Opened, Stop};
+use fieldvault_core::portal::flow::{open, Document, Opened, Stop};
 use fieldvault_core::portal::{self, csp};
 use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::Ctx;
@@ -84,12 +84,12 @@ async fn act(app: &App, req: &Request, token: &str, nonce: &str) -> Result<Outco
     }
     let form: Form = serde_urlencoded::from_bytes(req.body().as_ref())
         .map_err(|_| Stop::Error(ApiError::bad_request("the form is malformed")))?;
-    let exchange = app.begin_as_customer(req, tenant.clone(), &id).await?;
+    let exchange = app.begin_link(req, tenant.clone(), &id).await?;
     let cx = app.ctx(&exchange, None);
     let opened = match open(&cx, &id).await {
         Ok(o) => o,
         Err(Stop::Refused(why)) => {
-            record_refusal(&cx, &id, why).await;
+            app.refuse_link(&cx, &id, why).await;
             return Err(Stop::Refused(why));
         }
         Err(e) => return Err(e),

@@ -9,7 +9,7 @@ use fieldvault_aws::App;
 use fieldvault_core::actions::Action;
 use fieldvault_core::authz::Resource;
 use fieldvault_core::link::{parse_token, LinkPurpose};
-use fieldvault_core::portal::flow::{open, record_refusal, Document, Stop};
+use fieldvault_core::portal::flow::{open, Document, Stop};
 use fieldvault_core::portal::{self, csp};
 use fieldvault_core::request::store_error;
 use lambda_http::{Body, Request, Response};
@@ -41,12 +41,12 @@ async fn page(app: &App, req: &Request, token: &str, nonce: &str) -> Result<Stri
         tracing::info!("portal: malformed link");
         return Err(Stop::Refused(fieldvault_core::link::Refusal::Unknown));
     };
-    let exchange = app.begin_as_customer(req, tenant.clone(), &id).await?;
+    let exchange = app.begin_link(req, tenant.clone(), &id).await?;
     let cx = app.ctx(&exchange, None);
     let opened = match open(&cx, &id).await {
         Ok(o) => o,
         Err(Stop::Refused(why)) => {
-            record_refusal(&cx, &id, why).await;
+            app.refuse_link(&cx, &id, why).await;
             return Err(Stop::Refused(why));
         }
         Err(e) => return Err(e),

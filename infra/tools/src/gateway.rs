@@ -27,6 +27,9 @@ struct Route {
     segments: Vec<String>,
     authenticated: bool,
     handler: Handler,
+    /// The function's execution role (template logical id): its handler runs as that role,
+    /// so the tenant sessions it asks for are decided for it (`session::acting_as`).
+    execution_role: String,
 }
 
 pub struct Gateway {
@@ -47,7 +50,11 @@ impl Gateway {
             let handler = handler_for(&function).ok_or_else(|| {
                 format!("{function} in template.yaml has no handler in the local gateway")
             })?;
+            let execution_role = template
+                .function_role(&function)
+                .map_err(|e| e.to_string())?;
             routes.push(Route {
+                execution_role,
                 segments: path.split('/').map(str::to_owned).collect(),
                 method,
                 path,
@@ -128,6 +135,9 @@ impl Gateway {
                 serde_json::to_string(&p).unwrap_or_default(),
             ))
         };
+        if path == LOCAL_SESSIONS_PATH && parts.method == http::Method::GET {
+            return self.session_counters(parts.uri.query());
+        }
         let (route, params) = match self.find(parts.method.as_str(), &path) {
             Ok(found) => found,
             Err((e, allowed)) => {
@@ -187,12 +197,45 @@ impl Gateway {
             }
         };
         // As the function's Lambda entry point serves it (`lambda::serve`): body checks first,
-        // then the handler within the request deadline.
+        // then the handler within the request deadline, acting as the function's execution role.
         let app = self.app;
         let handler = route.handler;
-        to_hyper(fieldvault_aws::bounds::bounded(request, |r| handler(app, r)).await)
+        let served = fieldvault_aws::bounds::bounded(request, |r| handler(app, r));
+        to_hyper(fieldvault_aws::session::acting_as(&route.execution_role, served).await)
+    }
+
+    /// The local stack's session counters (not a route of the API, and not in AWS): how many
+    /// AssumeRole calls were made for each session role of `?tenant=`, and how many sessions
+    /// the process holds. Tests read them to show what a request costs.
+    fn session_counters(&self, query: Option<&str>) -> hyper::Response<Full<Bytes>> {
+        let sessions = &self.app.sessions;
+        let tenant = query
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .find_map(|kv| kv.strip_prefix("tenant="))
+            .and_then(|t| fieldvault_core::ids::TenantId::parse(t).ok());
+        let mut by_role = Map::new();
+        if let Some(t) = &tenant {
+            for role in fieldvault_core::caller::Role::ALL.iter().copied().chain([
+                fieldvault_core::caller::Role::Customer,
+                fieldvault_core::caller::Role::PaymentProvider,
+                fieldvault_core::caller::Role::TelephonyProvider,
+            ]) {
+                by_role.insert(role.to_string(), sessions.sts_calls_for(t, role).into());
+            }
+        }
+        let body = serde_json::json!({
+            "assume_role_calls": sessions.sts_calls(),
+            "tenant_assume_role_calls": by_role,
+            "cached_sessions": sessions.cached_sessions(),
+            "session_cache_bound": fieldvault_aws::session::SESSION_CACHE_BOUND,
+        });
+        to_hyper(with_headers(200, "application/json", body.to_string()))
     }
 }
+
+/// Where the local gateway answers its session counters.
+pub const LOCAL_SESSIONS_PATH: &str = "/_local/sessions";
 
 fn percent_decode(s: &str) -> String {
     let bytes = s.as_bytes();

@@ -137,6 +137,12 @@ async fn up(args: &[String]) -> Result<(), BoxError> {
 
     let mut env: Vec<(&str, String)> = stack.env();
     env.push(("FV_API_URL", url.clone()));
+    // Processes using this stack (tests, tools) act as the staff functions' execution role
+    // unless they name another; the gateway runs each route as its own function's role.
+    env.push((
+        "FV_EXECUTION_ROLE",
+        fieldvault_aws::session::execution_roles::STAFF.into(),
+    ));
     env.push(("FV_PAYMENTS_API_URL", payments.api_url.clone()));
     env.push(("FV_PAYMENTS_API_KEY", payments.api_key.clone()));
     let secrets: Vec<String> = payments

@@ -350,7 +350,10 @@ pub async fn provision(sdk: &SdkConfig, stack_name: &str) -> Result<LocalStack, 
             "{}/{user_pool_id}/.well-known/jwks.json",
             endpoint.trim_end_matches('/')
         ),
-        tenant_role_arn: format!("arn:aws:iam::{LOCAL_ACCOUNT}:role/{stack_name}-tenant-data"),
+        tenant_role_arn: fieldvault_aws::guard::local_role_arn(
+            stack_name,
+            fieldvault_core::template::TENANT_ROLE,
+        ),
         cursor_secret: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret),
         region,
         kms_key_id,

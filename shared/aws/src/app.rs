@@ -44,6 +44,11 @@ pub struct App {
     signed_in: Mutex<HashSet<String>>,
     /// Cognito's admin API, built on first use (only the user-management functions use it).
     directory: OnceLock<CognitoDirectory>,
+    /// Tenants this container has found a link of (so they exist): only these get records
+    /// of tokens that name no link.
+    pub(crate) known_tenants: fieldvault_core::remembered::Remembered<TenantId, ()>,
+    /// Refused links, recorded at most once a minute per tenant and link.
+    pub(crate) refusals: fieldvault_core::portal::RefusalTally,
 }
 
 impl App {
@@ -80,6 +85,8 @@ impl App {
             ids: Box::new(SystemIds),
             signed_in: Mutex::new(HashSet::new()),
             directory: OnceLock::new(),
+            known_tenants: fieldvault_core::remembered::Remembered::new(4096),
+            refusals: fieldvault_core::portal::RefusalTally::new(4096),
         })
     }
 
@@ -219,13 +226,22 @@ impl App {
 
     async fn exchange(&self, req: &Request, caller: Caller) -> Result<Exchange, ApiError> {
         let session = self.session_for(&caller).await?;
-        Ok(Exchange {
+        Ok(Self::exchange_with(req, caller, session))
+    }
+
+    /// A request of `caller` on a session opened for it.
+    pub(crate) fn exchange_with(
+        req: &Request,
+        caller: Caller,
+        session: Arc<TenantSession>,
+    ) -> Exchange {
+        Exchange {
             meta: request_meta(req),
             caller,
             session,
             access: None,
             admission: tokio::sync::OnceCell::new(),
-        })
+        }
     }
 
     /// The caller's tenant session (cached per container: the one the request already uses).

@@ -18,8 +18,8 @@ use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
 #[cfg(feature = "local")]
 use fieldvault_core::iam::{
-    dynamodb_requests, kms_requests, s3_requests, AuthzRequest, Decision, PolicyDocument,
-    ResourceNames,
+    dynamodb_requests, kms_requests, s3_requests, AssumeRoleCheck, AuthzRequest, Decision,
+    PolicyDocument, ResourceNames,
 };
 use fieldvault_core::remembered::Remembered;
 #[cfg(feature = "local")]
@@ -52,6 +52,11 @@ pub struct PolicyGuard {
     partition_keys: HashMap<(String, Option<String>), String>,
     /// The data key's ARN (S3's default SSE-KMS key for the evidence bucket).
     data_key_arn: String,
+    /// What STS decides for a tagged AssumeRole of the tenant role by an execution role.
+    assume: AssumeRoleCheck,
+    /// Each execution role's identity policy (logical id → policy), for the calls a function
+    /// makes as itself.
+    functions: HashMap<String, PolicyDocument>,
 }
 
 /// Without the `local` feature there is no guard: no value of this type can exist, so the
@@ -67,6 +72,21 @@ impl PolicyGuard {
         _service: Service,
         _request: &HttpRequest,
         _tags: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        match *self {}
+    }
+    pub fn decide_assume(
+        &self,
+        _caller: &str,
+        _tags: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        match *self {}
+    }
+    pub fn decide_as_function(
+        &self,
+        _function_role: &str,
+        _service: Service,
+        _request: &HttpRequest,
     ) -> Result<(), String> {
         match *self {}
     }
@@ -107,14 +127,36 @@ impl LocalNames {
             );
             b.refs.insert(id.clone(), self.kms_key_id.clone());
         }
+        for (id, _) in template.resources_of_type("AWS::IAM::Role") {
+            b.attrs
+                .insert(format!("{id}.Arn"), local_role_arn(&self.stack_name, id));
+            b.refs
+                .insert(id.clone(), format!("{}-{id}", self.stack_name));
+        }
         for (id, _) in template.resources_of_type("AWS::S3::Bucket") {
             let name = local_bucket_name(&self.stack_name, id);
             b.attrs
                 .insert(format!("{id}.Arn"), format!("arn:aws:s3:::{name}"));
             b.refs.insert(id.clone(), name);
         }
+        // Everything else the roles' policies name (their log group, the user pool) gets a
+        // stand-in ARN of its own: no request the local stack makes is evaluated against it.
+        let ids: Vec<String> = template.resources().map(|(id, _)| id.clone()).collect();
+        for id in ids {
+            b.attrs
+                .entry(format!("{id}.Arn"))
+                .or_insert_with(|| format!("arn:aws:local:{region}:{account}:{id}"));
+            b.refs
+                .entry(id.clone())
+                .or_insert_with(|| format!("{}-{id}", self.stack_name));
+        }
         b
     }
+}
+
+/// The ARN the local stack gives a template role.
+pub fn local_role_arn(stack_name: &str, logical_id: &str) -> String {
+    format!("arn:aws:iam::{LOCAL_ACCOUNT}:role/{stack_name}-{logical_id}")
 }
 
 /// The name the local stack gives a template bucket (S3 names are lowercase).
@@ -171,7 +213,33 @@ impl PolicyGuard {
                 }
             }
         }
+        let mut callers = HashMap::new();
+        let mut functions = HashMap::new();
+        for (id, _) in template.resources_of_type("AWS::IAM::Role") {
+            if id == fieldvault_core::template::TENANT_ROLE {
+                continue;
+            }
+            let doc = bindings.resolve(&template.role_policy(id)?)?;
+            let identity = PolicyDocument::from_json(&doc)
+                .map_err(|e| TemplateError::Unresolved(format!("policy of {id}: {e}")))?;
+            callers.insert(
+                id.clone(),
+                (local_role_arn(&names.stack_name, id), identity.clone()),
+            );
+            functions.insert(id.clone(), identity);
+        }
+        let trust =
+            bindings.resolve(template.trust_policy(fieldvault_core::template::TENANT_ROLE)?)?;
+        let trust = PolicyDocument::trust_from_json(&trust)
+            .map_err(|e| TemplateError::Unresolved(format!("tenant role trust policy: {e}")))?;
+        let assume = AssumeRoleCheck::new(
+            local_role_arn(&names.stack_name, fieldvault_core::template::TENANT_ROLE),
+            trust,
+            callers,
+        );
         Ok(PolicyGuard {
+            assume,
+            functions,
             policy,
             source: resolved,
             names: ResourceNames {
@@ -191,10 +259,45 @@ impl PolicyGuard {
         &self.source
     }
 
+    /// What STS would decide for `caller` (an execution role's logical id) assuming the
+    /// tenant role with `tags`: the tenant role's trust policy and the caller's own policies.
+    pub fn decide_assume(
+        &self,
+        caller: &str,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        self.assume.decide(caller, tags)
+    }
+
+    /// What IAM would decide for a request a function makes with its own execution role's
+    /// credentials (the portal's link lookup).
+    pub fn decide_as_function(
+        &self,
+        function_role: &str,
+        service: Service,
+        request: &HttpRequest,
+    ) -> Result<(), String> {
+        let policy = self
+            .functions
+            .get(function_role)
+            .ok_or_else(|| format!("{function_role} is not a role of this stack"))?;
+        self.decide_with(policy, service, request, &BTreeMap::new())
+    }
+
     /// What IAM would decide for this serialized request, made by a session with these tags.
     /// Every action the request implies must be allowed.
     pub fn decide(
         &self,
+        service: Service,
+        request: &HttpRequest,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        self.decide_with(&self.policy, service, request, tags)
+    }
+
+    fn decide_with(
+        &self,
+        policy: &PolicyDocument,
         service: Service,
         request: &HttpRequest,
         tags: &BTreeMap<String, String>,
@@ -204,7 +307,7 @@ impl PolicyGuard {
             return Err("the request names no action".into());
         }
         for r in &requests {
-            match self.policy.evaluate(r, tags) {
+            match policy.evaluate(r, tags) {
                 Decision::Allow { .. } => {}
                 Decision::ExplicitDeny { sid } => {
                     return Err(format!(
@@ -316,6 +419,8 @@ pub struct GuardedHttpClient {
     guard: Arc<PolicyGuard>,
     service: Service,
     tags: Arc<BTreeMap<String, String>>,
+    /// A function's own client: the execution role whose policy decides (no session tags).
+    function_role: Option<Arc<str>>,
     /// This session's decisions: IAM evaluates in AWS, off the function's CPU; locally the
     /// guard's answer to a repeated request is recalled rather than evaluated again.
     decisions: Arc<Decisions>,
@@ -333,7 +438,21 @@ impl GuardedHttpClient {
             guard,
             service,
             tags: Arc::new(tags),
+            function_role: None,
             decisions: Arc::new(Remembered::new(REMEMBERED_DECISIONS)),
+        }
+    }
+
+    /// A client of a function acting as itself: its execution role's policy decides.
+    pub fn for_function(
+        inner: SharedHttpClient,
+        guard: Arc<PolicyGuard>,
+        service: Service,
+        function_role: &str,
+    ) -> Self {
+        Self {
+            function_role: Some(Arc::from(function_role)),
+            ..Self::new(inner, guard, service, BTreeMap::new())
         }
     }
 }
@@ -349,6 +468,7 @@ impl HttpClient for GuardedHttpClient {
             guard: self.guard.clone(),
             service: self.service,
             tags: self.tags.clone(),
+            function_role: self.function_role.clone(),
             decisions: self.decisions.clone(),
         })
     }
@@ -360,18 +480,26 @@ struct GuardedConnector {
     guard: Arc<PolicyGuard>,
     service: Service,
     tags: Arc<BTreeMap<String, String>>,
+    function_role: Option<Arc<str>>,
     decisions: Arc<Decisions>,
 }
 
 impl GuardedConnector {
+    fn evaluate(&self, request: &HttpRequest) -> Result<(), String> {
+        match &self.function_role {
+            Some(role) => self.guard.decide_as_function(role, self.service, request),
+            None => self.guard.decide(self.service, request, &self.tags),
+        }
+    }
+
     fn decide(&self, request: &HttpRequest) -> Result<(), String> {
         let Some(key) = remembered_as(self.service, request) else {
-            return self.guard.decide(self.service, request, &self.tags);
+            return self.evaluate(request);
         };
         if let Some(known) = self.decisions.recall(&key[..]) {
             return known;
         }
-        let decision = self.guard.decide(self.service, request, &self.tags);
+        let decision = self.evaluate(request);
         self.decisions.remember(key, decision.clone());
         decision
     }
@@ -450,6 +578,7 @@ mod tests {
             guard: guard.clone(),
             service: Service::DynamoDb,
             tags: Arc::new(crate::session::session_tags(&tenant, role, &user)),
+            function_role: None,
             decisions: Arc::new(Remembered::new(REMEMBERED_DECISIONS)),
         }
     }
@@ -521,5 +650,39 @@ mod tests {
             assert!(owner.decide(&get_item(&table, &key)).is_ok());
         }
         assert!(owner.decisions.len() <= REMEMBERED_DECISIONS);
+    }
+
+    fn kms(operation: &str, tenant: &str) -> HttpRequest {
+        let body = serde_json::json!({
+            "KeyId": "key-1",
+            "KeySpec": "AES_256",
+            "Plaintext": "c2VjcmV0",
+            "EncryptionContext": {"tenant_id": tenant, "purpose": "field"},
+        });
+        let mut request = HttpRequest::new(SdkBody::from(body.to_string()));
+        request
+            .headers_mut()
+            .insert("x-amz-target", format!("TrentService.{operation}"));
+        request
+    }
+
+    /// Sealed fields use data keys (GenerateDataKey, Decrypt) under the session's tenant;
+    /// `kms:Encrypt`, which no code uses, is not granted to any session, whatever the role.
+    #[test]
+    fn tenant_sessions_may_not_use_kms_encrypt() {
+        let template = Template::embedded().expect("template");
+        let guard = PolicyGuard::from_template(&template, &names()).expect("guard");
+        let tenant = TenantId::parse("acme").expect("tenant");
+        let user = UserId::parse("u-1").expect("user");
+        let tags = crate::session::session_tags(&tenant, Role::Owner, &user);
+        for allowed in ["GenerateDataKey", "Decrypt"] {
+            let decided = guard.decide(Service::Kms, &kms(allowed, "acme"), &tags);
+            assert!(decided.is_ok(), "{allowed}: {decided:?}");
+        }
+        let encrypt = guard.decide(Service::Kms, &kms("Encrypt", "acme"), &tags);
+        assert!(encrypt.is_err_and(|e| e.contains("kms:Encrypt")));
+        assert!(guard
+            .decide(Service::Kms, &kms("GenerateDataKey", "other"), &tags)
+            .is_err());
     }
 }

@@ -94,10 +94,13 @@ pub async fn link_payment_account(
     operator: &str,
 ) -> Result<Tenant, OnboardError> {
     let operator_id = UserId::parse(OPERATOR).map_err(|e| OnboardError::Session(e.to_string()))?;
-    let session = sessions
-        .session(tenant, Role::Owner, &operator_id)
-        .await
-        .map_err(|e| OnboardError::Session(e.to_string()))?;
+    // The operator's act: locally, decided for the operator's role.
+    let session = crate::session::acting_as(
+        crate::session::execution_roles::OPERATOR,
+        sessions.session(tenant, Role::Owner, &operator_id),
+    )
+    .await
+    .map_err(|e| OnboardError::Session(e.to_string()))?;
     let stored = session
         .store()
         .get(&fieldvault_core::keys::tenant_profile(tenant))
@@ -350,6 +353,46 @@ impl UserDirectory for CognitoDirectory {
     }
 }
 
+/// The operator's configuration for onboarding: with `FV_OPERATOR_ROLE_ARN` set (the stack's
+/// `OperatorRoleArn` output), the operator's credentials assume that role, the only principal
+/// besides the functions that `TenantDataRole` trusts (for owner sessions as
+/// platform-operator); without it, `sdk` as given (the local stack).
+pub async fn operator_config(
+    sdk: &aws_config::SdkConfig,
+) -> Result<aws_config::SdkConfig, OnboardError> {
+    let Ok(role) = std::env::var("FV_OPERATOR_ROLE_ARN") else {
+        return Ok(sdk.clone());
+    };
+    let out = aws_sdk_sts::Client::new(sdk)
+        .assume_role()
+        .role_arn(role)
+        .role_session_name("fieldvault-ops")
+        .send()
+        .await
+        .map_err(|e| {
+            OnboardError::Session(format!(
+                "assuming the operator role: {}",
+                aws_sdk_sts::error::DisplayErrorContext(e)
+            ))
+        })?;
+    let c = out
+        .credentials
+        .ok_or_else(|| OnboardError::Session("STS returned no credentials".into()))?;
+    let credentials = aws_credential_types::Credentials::new(
+        c.access_key_id,
+        c.secret_access_key,
+        Some(c.session_token),
+        std::time::SystemTime::try_from(c.expiration).ok(),
+        "fieldvault-operator",
+    );
+    Ok(sdk
+        .to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+        )
+        .build())
+}
+
 /// Onboard a tenant with its first users and its payment provider account (see
 /// `payment_account`). The tenant and user records are written in one transaction with their
 /// audit record, through the new tenant's own session.
@@ -405,10 +448,13 @@ pub async fn onboard_tenant(
     let after = serde_json::json!({ "tenant": record, "users": profiles });
     let operator_id = UserId::parse(OPERATOR).map_err(|e| OnboardError::Session(e.to_string()))?;
     let audit = operator_audit(tenant, operator, "tenant.onboard", None, &after, now);
-    let session = sessions
-        .session(tenant, Role::Owner, &operator_id)
-        .await
-        .map_err(|e| OnboardError::Session(e.to_string()))?;
+    // Onboarding is the operator's act: locally, decided for the operator's role.
+    let session = crate::session::acting_as(
+        crate::session::execution_roles::OPERATOR,
+        sessions.session(tenant, Role::Owner, &operator_id),
+    )
+    .await
+    .map_err(|e| OnboardError::Session(e.to_string()))?;
     session
         .store()
         .commit(writes, &audit)

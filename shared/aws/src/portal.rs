@@ -1,11 +1,12 @@
 //! The customer portal's adapter side: the link principal's tenant session, issuing links
 //! (their token sealed with KMS in the outbox), and HTML responses with the portal's headers.
-use fieldvault_core::caller::Role;
+use fieldvault_core::caller::{Caller, Role};
 use fieldvault_core::customer::{ContactKind, Customer};
-use fieldvault_core::ids::TenantId;
+use fieldvault_core::ids::{TenantId, UserId};
 use fieldvault_core::link::{
-    new_token, DocumentKind, IssuedLink, Link, LinkPurpose, OutboxMessage,
+    new_token, DocumentKind, IssuedLink, Link, LinkPurpose, OutboxMessage, Refusal,
 };
+use fieldvault_core::portal::flow::{record_refusal, Stop};
 use fieldvault_core::problem::ApiError;
 use fieldvault_core::request::Ctx;
 use fieldvault_core::sealed::{FieldCipher, FieldContext};
@@ -16,9 +17,70 @@ use crate::app::{App, Exchange};
 use crate::session::TenantSession;
 
 impl App {
-    /// A customer holding link `link_id` of `tenant`: a session whose principal is the link
-    /// (a role no token can carry, which the policy confines to the portal's actions). The
-    /// link record itself is read inside this session.
+    /// A customer holding link `link_id` of `tenant`: the link is looked up first, with the
+    /// portal's own role (which may only read link records), and only a link that exists
+    /// opens a session. A token that names no link costs that one read: no session, and a
+    /// record only in a tenant this container knows exists (one of its links was found
+    /// here), at most once a minute ([`App::refuse_link`]).
+    pub async fn begin_link(
+        &self,
+        req: &Request,
+        tenant: TenantId,
+        link_id: &str,
+    ) -> Result<Exchange, Stop> {
+        if self.find_link(&tenant, link_id).await?.is_none() {
+            if self.known_tenants.recall(&tenant).is_some() {
+                if let Ok(exchange) = self.begin_as_customer(req, tenant, link_id).await {
+                    let cx = self.ctx(&exchange, None);
+                    self.refuse_link(&cx, link_id, Refusal::Unknown).await;
+                }
+            } else {
+                tracing::info!("portal: a token that names no link, in a tenant not known here");
+            }
+            return Err(Stop::Refused(Refusal::Unknown));
+        }
+        self.known_tenants.remember(tenant.clone(), ());
+        Ok(self.begin_as_customer(req, tenant, link_id).await?)
+    }
+
+    /// The link record `link_id` of `tenant`, read with the function's own role.
+    async fn find_link(&self, tenant: &TenantId, link_id: &str) -> Result<Option<Link>, ApiError> {
+        let client = self.sessions.own_dynamodb().map_err(|e| {
+            tracing::error!(error = %e, "link lookup client");
+            ApiError::Unavailable(e.to_string())
+        })?;
+        let settings = self.sessions.settings();
+        let store = crate::dynamo::DynamoStore::new(
+            client,
+            tenant.clone(),
+            settings.data_table.clone(),
+            settings.audit_table.clone(),
+        );
+        store
+            .get_record::<Link>(&fieldvault_core::keys::link(tenant, link_id))
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "link lookup");
+                fieldvault_core::request::store_error(e)
+            })
+    }
+
+    /// Record a refused link, at most once a minute per tenant and link (tokens that name no
+    /// link count together), with how many went unrecorded since the last record.
+    pub async fn refuse_link<S: TenantStore>(&self, cx: &Ctx<'_, S>, link_id: &str, why: Refusal) {
+        let subject = if why == Refusal::Unknown {
+            "unknown"
+        } else {
+            link_id
+        };
+        if let Some(unrecorded) = self.refusals.count(&cx.caller.tenant, subject, cx.now()) {
+            record_refusal(cx, link_id, why, unrecorded).await;
+        }
+    }
+
+    /// A customer holding link `link_id` of `tenant`: the caller is the link (a role no
+    /// token can carry, which the policy confines to the portal's actions), on the tenant's
+    /// one portal session.
     pub async fn begin_as_customer(
         &self,
         req: &Request,
@@ -26,14 +88,25 @@ impl App {
         link_id: &str,
     ) -> Result<Exchange, ApiError> {
         let short: String = link_id.chars().take(16).collect();
-        self.begin_as(
-            req,
+        let caller = Caller {
             tenant,
-            &format!("link-{short}"),
-            Role::Customer,
-            "customer (link)".into(),
-        )
-        .await
+            user: UserId::parse(&format!("link-{short}")).map_err(|_| ApiError::Internal)?,
+            role: Role::Customer,
+            username: "customer (link)".into(),
+            sign_in_id: None,
+            signed_in_at: None,
+        };
+        let portal =
+            UserId::parse(crate::session::PORTAL_SESSION_USER).map_err(|_| ApiError::Internal)?;
+        let session = self
+            .sessions
+            .session(&caller.tenant, Role::Customer, &portal)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "tenant session");
+                ApiError::Unavailable(e.to_string())
+            })?;
+        Ok(App::exchange_with(req, caller, session))
     }
 
     /// The public base URL links point at, or 503.

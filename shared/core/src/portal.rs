@@ -310,19 +310,112 @@ pub mod flow {
     }
 
     /// Record a refused link in the link's tenant (best effort: the answer is the neutral
-    /// page either way).
-    pub async fn record_refusal<S: TenantStore>(cx: &Ctx<'_, S>, id: &str, why: Refusal) {
+    /// page either way). `unrecorded` is how many refusals of the same kind were counted
+    /// but not recorded since the last such record ([`RefusalTally`]).
+    pub async fn record_refusal<S: TenantStore>(
+        cx: &Ctx<'_, S>,
+        id: &str,
+        why: Refusal,
+        unrecorded: u64,
+    ) {
         let short: String = id.chars().take(16).collect();
+        let counted = serde_json::json!({ "refusals_not_recorded_before": unrecorded });
         let record = cx.record(
             Action::PortalRefused,
             &format!("link/{short}"),
             Outcome::Denied,
             Some(why.as_str().into()),
             None,
-            None,
+            Some(&counted),
         );
         if let Err(e) = cx.store.append_audit(&record).await {
             tracing::warn!(error = %e, "recording a refused link");
+        }
+    }
+}
+
+/// Refused links are recorded at most once a minute per tenant and subject (one link, or
+/// "unknown" for every token that names no link), so a flood of tokens writes a record a
+/// minute, not one per request, and cannot bury other events. The first refusal of a minute
+/// is recorded, carrying how many refusals of its subject were counted but not recorded
+/// since the previous record. Memory is bounded (a full memory starts over, which can only
+/// add a record).
+pub struct RefusalTally {
+    windows: crate::remembered::Remembered<(crate::ids::TenantId, String), (i64, u64)>,
+}
+
+impl RefusalTally {
+    pub fn new(bound: usize) -> Self {
+        Self {
+            windows: crate::remembered::Remembered::new(bound),
+        }
+    }
+
+    /// Count one refusal at `now`: `Some(n)` when it is to be recorded (`n` refusals were
+    /// counted and not recorded since the last record), `None` when only counted.
+    pub fn count(
+        &self,
+        tenant: &crate::ids::TenantId,
+        subject: &str,
+        now: time::OffsetDateTime,
+    ) -> Option<u64> {
+        let minute = now.unix_timestamp().div_euclid(60);
+        let key = (tenant.clone(), subject.to_owned());
+        match self.windows.recall(&key) {
+            Some((m, unrecorded)) if m == minute => {
+                self.windows
+                    .remember(key, (m, unrecorded.saturating_add(1)));
+                None
+            }
+            Some((_, unrecorded)) => {
+                self.windows.remember(key, (minute, 0));
+                Some(unrecorded)
+            }
+            None => {
+                self.windows.remember(key, (minute, 0));
+                Some(0)
+            }
+        }
+    }
+
+    /// How many (tenant, subject) windows are held.
+    pub fn len(&self) -> usize {
+        self.windows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tally_tests {
+    use super::RefusalTally;
+    use crate::ids::TenantId;
+    use time::OffsetDateTime;
+
+    #[test]
+    fn refusals_are_recorded_once_a_minute_per_subject_with_the_count_and_memory_is_bounded() {
+        let tally = RefusalTally::new(8);
+        let t = TenantId::parse("acme").expect("tenant");
+        let other = TenantId::parse("other").expect("tenant");
+        let start =
+            OffsetDateTime::from_unix_timestamp(1_800_000_000 - 1_800_000_000 % 60).expect("time");
+        assert_eq!(tally.count(&t, "unknown", start), Some(0));
+        for s in 1..500 {
+            let at = start + time::Duration::milliseconds(s * 100);
+            assert_eq!(tally.count(&t, "unknown", at), None, "refusal {s}");
+        }
+        // Another subject and another tenant are recorded on their own.
+        assert_eq!(tally.count(&t, "link-1", start), Some(0));
+        assert_eq!(tally.count(&other, "unknown", start), Some(0));
+        // The next minute's first refusal is recorded with the 499 counted meanwhile.
+        let next = start + time::Duration::seconds(60);
+        assert_eq!(tally.count(&t, "unknown", next), Some(499));
+        assert_eq!(tally.count(&t, "unknown", next), None);
+        for i in 0..100 {
+            tally.count(&t, &format!("link-{i}"), start);
+            assert!(tally.len() <= 8);
         }
     }
 }

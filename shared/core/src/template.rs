@@ -82,6 +82,76 @@ impl Template {
             })
     }
 
+    /// A role's trust policy (`AssumeRolePolicyDocument`), unresolved.
+    pub fn trust_policy(&self, role: &str) -> Result<&Value, TemplateError> {
+        let doc = &self.resource(role)?["Properties"]["AssumeRolePolicyDocument"];
+        if doc.is_object() {
+            Ok(doc)
+        } else {
+            Err(TemplateError::Missing(format!("trust policy of {role}")))
+        }
+    }
+
+    /// Every statement the template grants `role`, as one identity policy (unresolved): its
+    /// inline policies, and the template's `AWS::IAM::Policy` and `AWS::IAM::ManagedPolicy`
+    /// resources that name it in `Roles` or that it lists in `ManagedPolicyArns`. AWS managed
+    /// policies it attaches are not in the template and not included (the stack attaches
+    /// only X-Ray's, which grants no STS or data action).
+    pub fn role_policy(&self, role: &str) -> Result<Value, TemplateError> {
+        let r = self.resource(role)?;
+        let reference = serde_json::json!({ "Ref": role });
+        let mut documents: Vec<&Value> = r["Properties"]["Policies"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| &p["PolicyDocument"])
+            .collect();
+        let managed: Vec<&Value> = r["Properties"]["ManagedPolicyArns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .collect();
+        for (id, p) in self.resources() {
+            let kind = &p["Type"];
+            if kind != "AWS::IAM::Policy" && kind != "AWS::IAM::ManagedPolicy" {
+                continue;
+            }
+            let names_role = p["Properties"]["Roles"]
+                .as_array()
+                .is_some_and(|roles| roles.contains(&reference));
+            let listed = managed.contains(&&serde_json::json!({ "Ref": id }));
+            if names_role || listed {
+                documents.push(&p["Properties"]["PolicyDocument"]);
+            }
+        }
+        let mut statements = Vec::new();
+        for doc in documents {
+            if doc["Version"] != "2012-10-17" {
+                return Err(TemplateError::Unresolved(format!(
+                    "a policy of {role} is not Version 2012-10-17"
+                )));
+            }
+            match &doc["Statement"] {
+                Value::Array(items) => statements.extend(items.iter().cloned()),
+                item @ Value::Object(_) => statements.push(item.clone()),
+                _ => {
+                    return Err(TemplateError::Missing(format!(
+                        "statements of a policy of {role}"
+                    )))
+                }
+            }
+        }
+        Ok(serde_json::json!({ "Version": "2012-10-17", "Statement": statements }))
+    }
+
+    /// The execution role (logical id) a function runs as: its `Role: Fn::GetAtt [Id, Arn]`.
+    pub fn function_role(&self, function: &str) -> Result<String, TemplateError> {
+        self.resource(function)?["Properties"]["Role"]["Fn::GetAtt"][0]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| TemplateError::Missing(format!("Role of {function}")))
+    }
+
     /// HttpApi events of every function: (logical id, method, path, authenticated).
     pub fn http_routes(&self) -> Vec<(String, String, String, bool)> {
         let mut out = Vec::new();

@@ -52,7 +52,8 @@ async fn onboard(args: &[String]) -> Result<(), BoxError> {
     let settings = Settings::from_env()?;
     let account = open_or_link(&settings, args, &tenant, &name).await?;
     let guard = fieldvault_aws::app::local_guard(&settings)?;
-    let sessions = SessionFactory::new(sdk.clone(), settings, guard);
+    let operator_sdk = fieldvault_aws::onboarding::operator_config(&sdk).await?;
+    let sessions = SessionFactory::new(operator_sdk, settings, guard);
     let cognito = aws_sdk_cognitoidentityprovider::Client::new(&sdk);
     let operator = std::env::var("USER").unwrap_or_else(|_| "operator".into());
     let owner = NewUser {

@@ -14,6 +14,7 @@
 //! A guard must treat the call as allowed only if *every* extracted request is allowed
 //! (see [`PolicyDocument::evaluate_all`]) and must deny on any extraction error.
 
+pub mod assume;
 mod body;
 pub mod policy;
 pub mod requests;
@@ -21,5 +22,6 @@ pub mod requests;
 #[cfg(test)]
 pub(crate) mod testdata;
 
+pub use assume::{assume_role_requests, AssumeRoleCheck};
 pub use policy::{AuthzRequest, Decision, PolicyDocument, PolicyError};
 pub use requests::{dynamodb_requests, kms_requests, s3_requests, ExtractError, ResourceNames};

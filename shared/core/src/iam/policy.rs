@@ -110,7 +110,8 @@ impl Decision {
     }
 }
 
-/// A parsed, validated IAM identity policy document.
+/// A parsed, validated IAM policy document: an identity policy, or a role's trust policy
+/// ([`PolicyDocument::trust_from_json`]), whose statements name principals.
 #[derive(Debug, Clone)]
 pub struct PolicyDocument {
     statements: Vec<Statement>,
@@ -125,6 +126,21 @@ impl PolicyDocument {
     /// valid in identity policies. A missing `Version` means IAM's default `2008-10-17`,
     /// in which policy variables are plain text.
     pub fn from_json(doc: &Value) -> Result<Self, PolicyError> {
+        Self::parse(doc, Kind::Identity)
+    }
+
+    /// Parse a role's trust policy (`AssumeRolePolicyDocument`): every statement names its
+    /// `Principal` (`"*"`, or `{"AWS": ..}`, `{"Service": ..}`, `{"Federated": ..}`) and has no
+    /// `Resource` (the role is the resource). `NotPrincipal` is rejected (fail closed). A
+    /// statement applies only to a request whose `aws:PrincipalArn` it names: an ARN names
+    /// exactly itself, `arn:<partition>:iam::<account>:root` (or the bare account id) every
+    /// principal of that account, `"*"` everyone; service and federated principals never
+    /// match an AWS principal.
+    pub fn trust_from_json(doc: &Value) -> Result<Self, PolicyError> {
+        Self::parse(doc, Kind::Trust)
+    }
+
+    fn parse(doc: &Value, kind: Kind) -> Result<Self, PolicyError> {
         let obj = doc.as_object().ok_or(PolicyError::NotAnObject)?;
         let variables = match obj.get("Version") {
             None => false,
@@ -150,7 +166,7 @@ impl PolicyDocument {
         let statements = raw
             .into_iter()
             .enumerate()
-            .map(|(index, v)| Statement::parse(index, v, variables))
+            .map(|(index, v)| Statement::parse(index, v, variables, kind))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self { statements })
     }
@@ -226,6 +242,72 @@ impl PolicyDocument {
 // Statements
 // ---------------------------------------------------------------------------
 
+/// What a document is: the statements it may hold differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Identity,
+    Trust,
+}
+
+/// Who a trust policy statement names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Principal {
+    Anyone,
+    /// An account's root: every principal of the account.
+    Account(String),
+    Arn(String),
+    /// A service or federated principal: never an AWS principal ARN.
+    Other,
+}
+
+impl Principal {
+    fn parse(v: &Value) -> Result<Vec<Principal>, String> {
+        if v == "*" {
+            return Ok(vec![Principal::Anyone]);
+        }
+        let obj = v
+            .as_object()
+            .ok_or("Principal must be \"*\" or an object")?;
+        let mut out = Vec::new();
+        for (kind, names) in obj {
+            for name in string_list(names).map_err(|e| format!("Principal {kind}: {e}"))? {
+                out.push(match kind.as_str() {
+                    "AWS" if name == "*" => Principal::Anyone,
+                    "AWS" => Principal::aws(&name)?,
+                    "Service" | "Federated" | "CanonicalUser" => Principal::Other,
+                    other => return Err(format!("unknown principal type {other:?}")),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn aws(name: &str) -> Result<Principal, String> {
+        if name.len() == 12 && name.chars().all(|c| c.is_ascii_digit()) {
+            return Ok(Principal::Account(name.to_owned()));
+        }
+        let parts: Vec<&str> = name.splitn(6, ':').collect();
+        match parts.as_slice() {
+            ["arn", _, "iam", "", account, "root"] => Ok(Principal::Account((*account).to_owned())),
+            ["arn", _, _, _, _, _] if !name.contains('*') => Ok(Principal::Arn(name.to_owned())),
+            _ => Err(format!(
+                "AWS principal {name:?} is not an account or an ARN"
+            )),
+        }
+    }
+
+    fn names(&self, principal_arn: &str) -> bool {
+        match self {
+            Principal::Anyone => true,
+            Principal::Arn(arn) => arn == principal_arn,
+            Principal::Account(account) => {
+                principal_arn.splitn(6, ':').nth(4) == Some(account.as_str())
+            }
+            Principal::Other => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Effect {
     Allow,
@@ -243,10 +325,12 @@ struct Statement {
     not_resource: bool,
     resources: Vec<ArnPattern>,
     conditions: Vec<Condition>,
+    /// Trust policies: who the statement names (`None` in identity policies).
+    principals: Option<Vec<Principal>>,
 }
 
 impl Statement {
-    fn parse(index: usize, v: &Value, variables: bool) -> Result<Self, PolicyError> {
+    fn parse(index: usize, v: &Value, variables: bool, kind: Kind) -> Result<Self, PolicyError> {
         let sid = v.get("Sid").and_then(Value::as_str).map(str::to_owned);
         let invalid = |reason: String| PolicyError::InvalidStatement {
             index,
@@ -260,9 +344,14 @@ impl Statement {
             match key.as_str() {
                 "Sid" | "Effect" | "Action" | "NotAction" | "Resource" | "NotResource"
                 | "Condition" => {}
+                "Principal" if kind == Kind::Trust => {}
                 "Principal" | "NotPrincipal" => {
                     return Err(invalid(format!(
-                        "{key} is not allowed in an identity policy"
+                        "{key} is not allowed in {}",
+                        match kind {
+                            Kind::Identity => "an identity policy",
+                            Kind::Trust => "a trust policy evaluated here",
+                        }
                     )))
                 }
                 _ => return Err(invalid(format!("unknown statement element {key:?}"))),
@@ -297,8 +386,25 @@ impl Statement {
             .map(|a| parse_action(&a).map_err(&invalid))
             .collect::<Result<Vec<_>, _>>()?;
 
-        let (not_resource, raw_resources) =
-            exactly_one(obj, "Resource", "NotResource").map_err(&invalid)?;
+        let principals =
+            match kind {
+                Kind::Identity => None,
+                Kind::Trust => Some(
+                    Principal::parse(obj.get("Principal").ok_or_else(|| {
+                        invalid("a trust policy statement needs a Principal".into())
+                    })?)
+                    .map_err(&invalid)?,
+                ),
+            };
+        // A trust policy's resource is the role itself: no Resource element.
+        let any = Value::String("*".into());
+        let (not_resource, raw_resources) = match kind {
+            Kind::Trust if obj.contains_key("Resource") || obj.contains_key("NotResource") => {
+                return Err(invalid("a trust policy statement has no Resource".into()))
+            }
+            Kind::Trust => (false, &any),
+            Kind::Identity => exactly_one(obj, "Resource", "NotResource").map_err(&invalid)?,
+        };
         let resources = string_list(raw_resources)
             .map_err(|e| {
                 invalid(format!(
@@ -337,10 +443,19 @@ impl Statement {
             not_resource,
             resources,
             conditions,
+            principals,
         })
     }
 
     fn applies(&self, action: &[char], resource: &ResourceText, ctx: &Ctx) -> bool {
+        if let Some(principals) = &self.principals {
+            let Some(arn) = ctx.single("aws:principalarn") else {
+                return false;
+            };
+            if !principals.iter().any(|p| p.names(arn)) {
+                return false;
+            }
+        }
         let action_hit = self.actions.iter().any(|p| glob(p, action, true));
         if action_hit == self.not_action {
             return false;
