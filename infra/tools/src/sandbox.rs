@@ -224,7 +224,7 @@ impl Sandbox {
         };
         let on_account = |call: &dyn Fn(&str) -> Reply| match self.account(account.as_deref()) {
             Ok(a) => call(&a),
-            Err(refused) => refused,
+            Err((status, message)) => error(status, message),
         };
         match (method.as_str(), segments.as_slice()) {
             ("POST", ["v1", "accounts"]) => self.create_account(&body),
@@ -249,10 +249,10 @@ impl Sandbox {
     }
 
     /// The connected account a call names, which must exist: calls about payments are always
-    /// made on one account.
-    fn account(&self, named: Option<&str>) -> Result<String, Reply> {
+    /// made on one account. Refused: the status and message to answer.
+    fn account(&self, named: Option<&str>) -> Result<String, (u16, &'static str)> {
         let Some(named) = named else {
-            return Err(error(
+            return Err((
                 400,
                 "a Sandbox-Account header is required: payments live on connected accounts",
             ));
@@ -265,7 +265,7 @@ impl Sandbox {
         if known {
             Ok(named.to_owned())
         } else {
-            Err(error(404, "no such account"))
+            Err((404, "no such account"))
         }
     }
 
