@@ -558,12 +558,8 @@ pub fn page_limit(req: &Request) -> Result<u32, ApiError> {
 
 /// Turn a handler's result into the HTTP response: JSON or problem+json, headers always.
 pub fn respond(req: &Request, result: Result<Reply, ApiError>) -> Response<Body> {
-    let mut replayed = false;
-    let (status, content_type, body) = match result {
-        Ok(reply) => {
-            replayed = reply.replayed;
-            (reply.status, "application/json", reply.body)
-        }
+    let (status, content_type, body, replayed) = match result {
+        Ok(reply) => (reply.status, "application/json", reply.body, reply.replayed),
         Err(e) => {
             if e.status().is_server_error() {
                 tracing::error!(error = %e, "request failed");

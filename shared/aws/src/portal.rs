@@ -95,6 +95,7 @@ impl App {
             username: "customer (link)".into(),
             sign_in_id: None,
             signed_in_at: None,
+            auth_time: None,
         };
         let portal =
             UserId::parse(crate::session::PORTAL_SESSION_USER).map_err(|_| ApiError::Internal)?;
