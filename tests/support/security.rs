@@ -356,7 +356,20 @@ pub fn missing(root: &Path, citation: &Citation) -> Option<String> {
                 .display()
                 .to_string();
             if *name == "*" {
-                (!has_any_test(&source)).then(|| format!("{shown} has no tests"))
+                // A module with a folder: its tests may live in its submodules.
+                let folder = if file.file_stem().is_some_and(|s| s == "mod") {
+                    file.parent().map(Path::to_path_buf)
+                } else {
+                    Some(file.with_extension(""))
+                };
+                let nested = folder
+                    .and_then(|d| std::fs::read_dir(d).ok())
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| read(&e.path()))
+                    .any(|s| has_any_test(&s));
+                (!has_any_test(&source) && !nested).then(|| format!("{shown} has no tests"))
             } else {
                 (!has_test(&source, name)).then(|| format!("no test `{name}` in {shown}"))
             }

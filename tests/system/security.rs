@@ -166,9 +166,10 @@ fn the_security_page_reader_understands_every_citation_style() {
     assert_eq!((rows[0].section.as_str(), rows[0].line), ("Area", 7));
     assert_eq!(rows[0].citations.len(), 2);
     let problems = page_problems(root(), page);
-    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert_eq!(problems.len(), 3, "{problems:?}");
     assert!(problems[0].contains("line 8") && problems[0].contains("no test is cited"));
     assert!(problems[1].contains("line 9") && problems[1].contains("no known style"));
+    assert!(problems[2].contains("line 9") && problems[2].contains("no test is cited"));
 
     // A run: which binary each result line belongs to; a failure anywhere is a failure.
     let log = "     Running unittests src/lib.rs (target/debug/deps/fieldvault_core-0a1b2c3d)\n\

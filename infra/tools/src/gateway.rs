@@ -32,6 +32,9 @@ struct Route {
     execution_role: String,
 }
 
+/// Why a request has no route: 404, or 405 with the methods its path serves.
+type Unrouted<'a> = (ApiError, Vec<&'a str>);
+
 pub struct Gateway {
     app: &'static App,
     routes: Vec<Route>,
@@ -75,11 +78,7 @@ impl Gateway {
 
     /// The route for a method and path, with its parameters; else 404, or 405 with the
     /// methods the path does serve (for the `Allow` header).
-    fn find(
-        &self,
-        method: &str,
-        path: &str,
-    ) -> Result<(&Route, Map<String, Value>), (ApiError, Vec<&str>)> {
+    fn find(&self, method: &str, path: &str) -> Result<(&Route, Map<String, Value>), Unrouted<'_>> {
         let segments: Vec<&str> = path.split('/').collect();
         let mut allowed = Vec::new();
         for r in &self.routes {
