@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
-use fieldvault_aws::guard::{table_name, LocalNames, LOCAL_ACCOUNT};
+use fieldvault_aws::guard::{table_name, LocalNames};
 use fieldvault_core::template::Template;
 use serde_json::Value;
 
