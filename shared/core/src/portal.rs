@@ -399,8 +399,8 @@ mod tally_tests {
         let tally = RefusalTally::new(8);
         let t = TenantId::parse("acme").expect("tenant");
         let other = TenantId::parse("other").expect("tenant");
-        let start =
-            OffsetDateTime::from_unix_timestamp(1_800_000_000 - 1_800_000_000 % 60).expect("time");
+        // A whole minute (1_800_000_000 is a multiple of 60).
+        let start = OffsetDateTime::from_unix_timestamp(1_800_000_000).expect("time");
         assert_eq!(tally.count(&t, "unknown", start), Some(0));
         for s in 1..500 {
             let at = start + time::Duration::milliseconds(s * 100);

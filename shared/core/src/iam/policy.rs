@@ -301,7 +301,7 @@ impl Principal {
             Principal::Anyone => true,
             Principal::Arn(arn) => arn == principal_arn,
             Principal::Account(account) => {
-                principal_arn.splitn(6, ':').nth(4) == Some(account.as_str())
+                principal_arn.split(':').nth(4) == Some(account.as_str())
             }
             Principal::Other => false,
         }
