@@ -17,20 +17,14 @@ async fn a_body_over_64_kib_is_413_on_every_route_before_its_handler() {
     let t = s.tenant().await;
     let owner = t.token(Role::Owner);
     let big = "a".repeat(MAX_BODY_BYTES + 1);
+    let telephony = format!("/webhooks/telephony?tenant={}&tenant_token=00", t.id);
+    let portal = format!("/portal/l/{}.{}", t.id, "A".repeat(43));
     let routes = [
         ("/customers", Some(owner), "application/json"),
         ("/intake", Some(owner), "application/json"),
         ("/webhooks/payments", None, "application/json"),
-        (
-            &format!("/webhooks/telephony?tenant={}&tenant_token=00", t.id) as &str,
-            None,
-            "application/json",
-        ),
-        (
-            &format!("/portal/l/{}.{}", t.id, "A".repeat(43)),
-            None,
-            "application/x-www-form-urlencoded",
-        ),
+        (telephony.as_str(), None, "application/json"),
+        (portal.as_str(), None, "application/x-www-form-urlencoded"),
     ];
     for (path, token, content_type) in routes {
         let mut req = s

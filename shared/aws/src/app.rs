@@ -558,8 +558,8 @@ pub fn page_limit(req: &Request) -> Result<u32, ApiError> {
 
 /// Turn a handler's result into the HTTP response: JSON or problem+json, headers always.
 pub fn respond(req: &Request, result: Result<Reply, ApiError>) -> Response<Body> {
-    let (status, content_type, body, replayed) = match result {
-        Ok(reply) => (reply.status, "application/json", reply.body, reply.replayed),
+    let reply = match result {
+        Ok(reply) => reply,
         Err(e) => {
             if e.status().is_server_error() {
                 tracing::error!(error = %e, "request failed");
@@ -569,7 +569,8 @@ pub fn respond(req: &Request, result: Result<Reply, ApiError>) -> Response<Body>
             return problem_response(&e, req.uri().path());
         }
     };
-    let mut response = with_headers(status, content_type, body);
+    let replayed = reply.replayed;
+    let mut response = with_headers(reply.status, "application/json", reply.body);
     if replayed {
         response.headers_mut().insert(
             "idempotent-replayed",
