@@ -190,23 +190,29 @@ fv__install_venv() {
   fv__log "venv: installed"
 }
 
-fv__install_check_venv() {
-  local venv marker want
-  venv="$(fv_check_venv_dir)"
+# fv__install_tool_venv LABEL DIR BIN REQ...: a venv of one tool's own (its pinned
+# dependencies never move moto's), recreated whenever its requirement list changes.
+fv__install_tool_venv() {
+  local label="$1" venv="$2" bin="$3" marker want
+  shift 3
   marker="${venv}/.fv-installed"
-  want="${FV_CHECK_REQS[*]}"
-  if [[ -f "${marker}" && "$(<"${marker}")" == "${want}" && -x "${venv}/bin/st" ]]; then
-    fv__log "check venv: already installed (${venv})"
+  want="$*"
+  if [[ -f "${marker}" && "$(<"${marker}")" == "${want}" && -x "${venv}/bin/${bin}" ]]; then
+    fv__log "${label}: already installed (${venv})"
     return 0
   fi
-  fv__log "check venv: creating ${venv} and installing ${want}"
+  fv__log "${label}: creating ${venv} and installing ${want}"
   rm -rf "${venv}" || return 1
   python3 -m venv "${venv}" || { fv__die "python3 -m venv failed (Debian: apt-get install python3-venv)"; return 1; }
-  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check "${FV_CHECK_REQS[@]}" ||
+  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check "$@" ||
     { fv__die "pip install ${want} failed"; return 1; }
-  [[ -x "${venv}/bin/st" ]] || { fv__die "schemathesis (st) missing after install"; return 1; }
+  [[ -x "${venv}/bin/${bin}" ]] || { fv__die "${bin} missing after install"; return 1; }
   printf '%s\n' "${want}" >"${marker}" || return 1
-  fv__log "check venv: installed"
+  fv__log "${label}: installed"
+}
+
+fv__install_check_venv() {
+  fv__install_tool_venv "check venv" "$(fv_check_venv_dir)" st "${FV_CHECK_REQS[@]}"
 }
 
 fv__install_node() {
@@ -266,22 +272,7 @@ fv_install_checkov() {
 }
 
 fv__install_checkov() {
-  local venv marker want
-  venv="$(fv_checkov_dir)"
-  marker="${venv}/.fv-installed"
-  want="${FV_CHECKOV_REQS[*]}"
-  if [[ -f "${marker}" && "$(<"${marker}")" == "${want}" && -x "${venv}/bin/checkov" ]]; then
-    fv__log "checkov: already installed (${venv})"
-    return 0
-  fi
-  fv__log "checkov: creating ${venv} and installing ${want}"
-  rm -rf "${venv}" || return 1
-  python3 -m venv "${venv}" || { fv__die "python3 -m venv failed (Debian: apt-get install python3-venv)"; return 1; }
-  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check "${FV_CHECKOV_REQS[@]}" ||
-    { fv__die "pip install ${want} failed"; return 1; }
-  [[ -x "${venv}/bin/checkov" ]] || { fv__die "checkov missing after install"; return 1; }
-  printf '%s\n' "${want}" >"${marker}" || return 1
-  fv__log "checkov: installed"
+  fv__install_tool_venv checkov "$(fv_checkov_dir)" checkov "${FV_CHECKOV_REQS[@]}"
 }
 
 # ------------------------------------------------------------- processes ---

@@ -36,7 +36,9 @@ fn who(method: &str, path: &str) -> Option<Who> {
         ("GET", "/me") => Roles(EVERYONE),
         ("GET", "/users") | ("POST", "/users") => Roles(MANAGERS),
         ("PATCH", "/users/{id}/role") => Roles(MANAGERS),
-        ("POST", "/users/{id}/disable") | ("POST", "/users/{id}/enable") => Roles(MANAGERS),
+        ("POST", "/users/{id}/disable")
+        | ("POST", "/users/{id}/enable")
+        | ("POST", "/users/{id}/mfa/reset") => Roles(MANAGERS),
         ("PUT", "/users/{id}/hr") | ("GET", "/users/{id}/hr") => Roles(&[Owner]),
         ("POST", "/intake") | ("POST", "/customers") => Roles(OFFICE),
         ("GET", "/customers") => Roles(OFFICE_AND_ACCOUNTING),
