@@ -61,9 +61,10 @@ step "tests"
 status=0
 cargo test --workspace --locked -- --test-threads "${FV_TEST_THREADS:-8}" "$@" 2>&1 | tee -a "$results" \
   || status=$?
-# The stall tests pause the stack's DynamoDB Local and moto (SIGSTOP), which would fail any
-# test running beside them: they are #[ignore]d above and run here, alone, one at a time.
-step "stall tests (dependencies paused, run alone)"
+# Tests that must run alone are #[ignore]d above and run here, one at a time: the stall tests
+# pause the stack's DynamoDB Local and moto (SIGSTOP), which would fail any test beside them,
+# and the portal's flood test counts AssumeRole calls that other tests' sessions would churn.
+step "tests that run alone (stalls, the portal flood)"
 cargo test --locked --test system -- --ignored --test-threads 1 "$@" 2>&1 | tee -a "$results" \
   || status=$?
 if [[ $status -ne 0 ]]; then

@@ -197,7 +197,16 @@ async fn technician_and_customer_sessions_are_refused_idempotency_records_by_the
         (Role::Dispatcher, t.user(Role::Dispatcher).id.clone(), true),
     ];
     for (role, user, allowed) in cases {
-        let session = sessions.session(&t.id, role, &user).await.expect("session");
+        // Each as the function class that opens such sessions: customers only the portal's.
+        let class = if role == Role::Customer {
+            fieldvault_aws::session::execution_roles::PORTAL
+        } else {
+            fieldvault_aws::session::execution_roles::STAFF
+        };
+        let session =
+            fieldvault_aws::session::acting_as(class, sessions.session(&t.id, role, &user))
+                .await
+                .expect("session");
         let ddb = session.dynamodb();
         let read = ddb
             .get_item()

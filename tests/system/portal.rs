@@ -478,6 +478,7 @@ async fn session_counters(s: &Stack, tenant: &str) -> Value {
 /// refusal record a minute (with the count of the others), and no tenant that does not
 /// exist is ever written to.
 #[tokio::test]
+#[ignore = "counts the container's AssumeRole calls, which other tests' sessions would churn: infra/local/test.sh runs it alone, after the other tests"]
 async fn random_tokens_open_no_session_and_are_recorded_at_most_once_a_minute() {
     let s = Stack::connect().await;
     let t = s.tenant().await;

@@ -204,7 +204,10 @@ fn public_routes_are_throttled_and_their_functions_bounded() {
             "{function} has no reserved concurrency"
         );
     }
-    assert_eq!(public, 4, "portal page and form, two webhooks");
+    assert_eq!(
+        public, 5,
+        "portal page and form, two webhooks, the OpenAPI document"
+    );
 }
 
 #[tokio::test]

@@ -30,9 +30,14 @@ impl App {
     ) -> Result<Exchange, Stop> {
         if self.find_link(&tenant, link_id).await?.is_none() {
             if self.known_tenants.recall(&tenant).is_some() {
-                if let Ok(exchange) = self.begin_as_customer(req, tenant, link_id).await {
-                    let cx = self.ctx(&exchange, None);
-                    self.refuse_link(&cx, link_id, Refusal::Unknown).await;
+                // The tally first: a session is opened only for the record it allows (at
+                // most one a minute), so a flood of tokens costs no session lookups.
+                let now = time::OffsetDateTime::now_utc();
+                if let Some(unrecorded) = self.refusals.count(&tenant, "unknown", now) {
+                    if let Ok(exchange) = self.begin_as_customer(req, tenant, link_id).await {
+                        let cx = self.ctx(&exchange, None);
+                        record_refusal(&cx, link_id, Refusal::Unknown, unrecorded).await;
+                    }
                 }
             } else {
                 tracing::info!("portal: a token that names no link, in a tenant not known here");
