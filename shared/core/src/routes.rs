@@ -1026,8 +1026,9 @@ fn query_parameter(name: &str) -> (Value, bool) {
 /// The failures a route can answer, besides its successes. Every route: a malformed request
 /// (400), nothing there (404), a body over the limit (413), a dependency that did not answer
 /// in time (503 with `Retry-After`). Routes behind the authorizer add 401 (no valid token, or a
-/// step-up needed) and 403 (not for this role); writes add 409; routes with a JSON body add
-/// 415; creating POSTs add 422 (an `Idempotency-Key` reused with another body).
+/// step-up needed) and 403 (not for this role); writes add 409; routes with a JSON body, and
+/// the portal's form, add 415; creating POSTs add 422 (an `Idempotency-Key` reused with
+/// another body).
 fn failures(r: &Route) -> Vec<(u16, &'static str)> {
     let mut out = vec![
         (400, "The request is invalid"),
@@ -1050,6 +1051,11 @@ fn failures(r: &Route) -> Vec<(u16, &'static str)> {
     }
     if r.request.is_some() || r.path.starts_with("/webhooks/") {
         out.push((415, "The request body must be application/json"));
+    } else if r.path.starts_with("/portal/") && r.method == "POST" {
+        out.push((
+            415,
+            "The request body must be application/x-www-form-urlencoded",
+        ));
     }
     if r.idempotent {
         out.push((422, "Idempotency-Key reused with a different body"));
